@@ -1,0 +1,123 @@
+"""Black-Scholes-Merton with a continuous dividend yield: price, greeks, implied vol.
+
+One argument order everywhere: ``(S, K, T, r, q, sigma, is_call)``; arrays broadcast together.
+A bad element (S, K, T or sigma not > 0, or NaN) gives NaN for that element, never an exception.
+
+Units
+-----
+- ``S``, ``K``: price per share; ``T``: years (365-day); ``r``, ``q``: continuous decimals;
+  ``sigma``: decimal (0.2 = 20 %).
+- ``delta``: d(price)/dS. ``gamma``: d(delta)/dS, per $1 of the underlying.
+- ``vega``: price change per 1 vol point (sigma + 0.01).
+- ``theta``: price change per calendar day as time passes (negative for a long option).
+- ``vanna``: d(delta)/d(sigma) per 1 vol point.
+- ``charm``: change of delta per calendar day as time passes (= -d(delta)/dT / 365).
+
+Formulas (d1 = [ln(S/K) + (r - q + sigma^2/2) T] / (sigma sqrt T), d2 = d1 - sigma sqrt T)::
+
+    call = S e^{-qT} N(d1) - K e^{-rT} N(d2)        put = K e^{-rT} N(-d2) - S e^{-qT} N(-d1)
+    delta_c = e^{-qT} N(d1)                         delta_p = -e^{-qT} N(-d1)
+    gamma = e^{-qT} n(d1) / (S sigma sqrt T)        vega = S e^{-qT} n(d1) sqrt T
+    theta_c = -S e^{-qT} n(d1) sigma / (2 sqrt T) - r K e^{-rT} N(d2) + q S e^{-qT} N(d1)
+    theta_p = -S e^{-qT} n(d1) sigma / (2 sqrt T) + r K e^{-rT} N(-d2) - q S e^{-qT} N(-d1)
+    vanna = -e^{-qT} n(d1) d2 / sigma
+    -dDelta/dT (call) = q e^{-qT} N(d1) - e^{-qT} n(d1) [2 (r - q) T - d2 sigma sqrt T] / (2 T sigma sqrt T)
+    -dDelta/dT (put)  = -q e^{-qT} N(-d1) - e^{-qT} n(d1) [2 (r - q) T - d2 sigma sqrt T] / (2 T sigma sqrt T)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import ndtr
+
+DAYS_PER_YEAR = 365.0
+_SQRT_2PI = np.sqrt(2.0 * np.pi)
+IV_LOW, IV_HIGH = 1e-4, 5.0  # the implied-vol solver searches sigma in this bracket
+
+
+def _pdf(x):
+    return np.exp(-0.5 * x * x) / _SQRT_2PI
+
+
+def _prepare(S, K, T, r, q, sigma, is_call):
+    S, K, T, r, q, sigma = (np.asarray(v, dtype="float64") for v in (S, K, T, r, q, sigma))
+    is_call = np.asarray(is_call, dtype=bool)
+    S, K, T, r, q, sigma, is_call = np.broadcast_arrays(S, K, T, r, q, sigma, is_call)
+    bad = ~((S > 0) & (K > 0) & (T > 0) & (sigma > 0))  # NaN compares False -> bad
+    with np.errstate(all="ignore"):
+        sqrt_t = np.sqrt(T)
+        vol_t = sigma * sqrt_t
+        d1 = (np.log(S / K) + (r - q + 0.5 * sigma * sigma) * T) / vol_t
+        d2 = d1 - vol_t
+    return S, K, T, r, q, sigma, is_call, bad, sqrt_t, vol_t, d1, d2
+
+
+def price(S, K, T, r, q, sigma, is_call):
+    """BSM price per share."""
+    S, K, T, r, q, sigma, is_call, bad, _, _, d1, d2 = _prepare(S, K, T, r, q, sigma, is_call)
+    with np.errstate(all="ignore"):
+        fs, fk = S * np.exp(-q * T), K * np.exp(-r * T)
+        call = fs * ndtr(d1) - fk * ndtr(d2)
+        put = fk * ndtr(-d2) - fs * ndtr(-d1)
+    return np.where(bad, np.nan, np.where(is_call, call, put))
+
+
+def greeks(S, K, T, r, q, sigma, is_call) -> dict[str, np.ndarray]:
+    """All greeks at once (see the module docstring for units): delta, gamma, vega, theta,
+    vanna, charm, plus ``price``."""
+    S, K, T, r, q, sigma, is_call, bad, sqrt_t, vol_t, d1, d2 = _prepare(
+        S, K, T, r, q, sigma, is_call)
+    with np.errstate(all="ignore"):
+        dq, dr = np.exp(-q * T), np.exp(-r * T)
+        n1 = _pdf(d1)
+        N1, N2, Nm1, Nm2 = ndtr(d1), ndtr(d2), ndtr(-d1), ndtr(-d2)
+        call_px = S * dq * N1 - K * dr * N2
+        put_px = K * dr * Nm2 - S * dq * Nm1
+        decay = -S * dq * n1 * sigma / (2.0 * sqrt_t)
+        theta_c = decay - r * K * dr * N2 + q * S * dq * N1
+        theta_p = decay + r * K * dr * Nm2 - q * S * dq * Nm1
+        common = dq * n1 * (2.0 * (r - q) * T - d2 * vol_t) / (2.0 * T * vol_t)
+        charm_c = q * dq * N1 - common
+        charm_p = -q * dq * Nm1 - common
+        out = {
+            "price": np.where(is_call, call_px, put_px),
+            "delta": np.where(is_call, dq * N1, -dq * Nm1),
+            "gamma": dq * n1 / (S * vol_t),
+            "vega": S * dq * n1 * sqrt_t / 100.0,
+            "theta": np.where(is_call, theta_c, theta_p) / DAYS_PER_YEAR,
+            "vanna": -dq * n1 * d2 / sigma / 100.0,
+            "charm": np.where(is_call, charm_c, charm_p) / DAYS_PER_YEAR,
+        }
+    return {k: np.where(bad, np.nan, v) for k, v in out.items()}
+
+
+def gamma(S, K, T, r, q, sigma):
+    """Gamma alone (same for calls and puts): the hot path of zero-gamma re-pricing."""
+    S, K, T, r, q, sigma, _, bad, _, vol_t, d1, _ = _prepare(S, K, T, r, q, sigma, True)
+    with np.errstate(all="ignore"):
+        g = np.exp(-q * T) * _pdf(d1) / (S * vol_t)
+    return np.where(bad, np.nan, g)
+
+
+def implied_vol(target, S, K, T, r, q, is_call, *, tol: float = 1e-8, iterations: int = 100):
+    """Vectorised implied vol by bisection on [IV_LOW, IV_HIGH].
+
+    Returns NaN where no sigma in the bracket reproduces ``target`` (price below intrinsic value
+    or above the bracket's price, or bad inputs). Bisection is chosen over Newton because it
+    cannot diverge on deep OTM/ITM contracts where vega is ~0.
+    """
+    target = np.asarray(target, dtype="float64")
+    S, K, T, r, q, _, is_call, *_ = _prepare(S, K, T, r, q, 0.2, is_call)
+    target = np.broadcast_to(target, S.shape)
+    lo = np.full(S.shape, IV_LOW)
+    hi = np.full(S.shape, IV_HIGH)
+    p_lo, p_hi = price(S, K, T, r, q, lo, is_call), price(S, K, T, r, q, hi, is_call)
+    ok = np.isfinite(target) & (target >= p_lo - tol) & (target <= p_hi + tol)
+    for _ in range(iterations):
+        mid = 0.5 * (lo + hi)
+        above = price(S, K, T, r, q, mid, is_call) > target
+        hi = np.where(above, mid, hi)
+        lo = np.where(above, lo, mid)
+        if np.nanmax(hi - lo, initial=0.0) < tol:
+            break
+    return np.where(ok, 0.5 * (lo + hi), np.nan)
