@@ -86,6 +86,12 @@ def now() -> dt.datetime:
     return CLOCK.now()
 
 
+def timer() -> float:
+    """Seconds on the process clock (epoch-based): the time base of every cache TTL, so a test
+    that steps a pinned clock ages the caches with it."""
+    return CLOCK.now().timestamp()
+
+
 def today() -> dt.date:
     """Today's date in ET."""
     return now().date()

@@ -110,16 +110,16 @@ def empty_chain_frame() -> pd.DataFrame:
     return normalise_chain(pd.DataFrame(columns=RAW_COLUMNS))
 
 
-def normalise_chain(raw: pd.DataFrame, *, market_open: bool = True,
-                    as_of: dt.datetime | None = None) -> pd.DataFrame:
+def normalise_chain(raw: pd.DataFrame, *, iv_in_percent: bool = False) -> pd.DataFrame:
     """Coerce a provider's frame to :data:`RAW_COLUMNS` with every boundary fix applied.
 
-    - NaN volume / open interest -> 0 (ints);
-    - ``iv`` given in percent (any value > 20, i.e. 2000 %, in a column whose median > 5) is
-      divided by 100; ``iv_ok`` is False outside [IV_MIN, IV_MAX] (kept, but left out of sums);
+    - NaN volume / open interest -> 0 (ints); negative prices -> 0;
+    - ``iv_in_percent``: the source quotes IV in percent (25 = 25 %), so it is divided by 100.
+      The provider states its units; nothing is guessed from the values, because an off-hours
+      0DTE chain can legitimately be full of absurd decimal IVs;
+    - ``iv_ok`` is False outside [IV_MIN, IV_MAX] or NaN (kept, but left out of greek sums);
     - ``mid`` = (bid + ask) / 2 when both > 0, else ``last``;
     - ``type`` lower-case ``call``/``put``; rows sorted by type then strike.
-    ``market_open`` and ``as_of`` are accepted for symmetry with flags computed by the caller.
     """
     frame = raw.reindex(columns=RAW_COLUMNS).copy()
     frame["type"] = frame["type"].astype("string").str.lower().astype(str)
@@ -129,9 +129,7 @@ def normalise_chain(raw: pd.DataFrame, *, market_open: bool = True,
         frame[col] = frame[col].fillna(0.0).clip(lower=0.0)
     for col in ("volume", "open_interest"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").fillna(0).clip(lower=0).astype("int64")
-    iv = frame["iv"]
-    if len(iv.dropna()) and iv.dropna().median() > 5:  # the whole column is in percent
-        iv = iv / 100.0
+    iv = frame["iv"] / 100.0 if iv_in_percent else frame["iv"]
     frame["iv"] = iv
     frame["iv_ok"] = iv.between(IV_MIN, IV_MAX).fillna(False).astype(bool)
     both = (frame["bid"] > 0) & (frame["ask"] > 0)

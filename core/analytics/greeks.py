@@ -28,6 +28,7 @@ Formulas (d1 = [ln(S/K) + (r - q + sigma^2/2) T] / (sigma sqrt T), d2 = d1 - sig
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from scipy.special import ndtr
 
 DAYS_PER_YEAR = 365.0
@@ -53,7 +54,7 @@ def _prepare(S, K, T, r, q, sigma, is_call):
 
 
 def price(S, K, T, r, q, sigma, is_call):
-    """BSM price per share."""
+    """BSM price per share (same currency as ``S``); NaN for a bad element."""
     S, K, T, r, q, sigma, is_call, bad, _, _, d1, d2 = _prepare(S, K, T, r, q, sigma, is_call)
     with np.errstate(all="ignore"):
         fs, fk = S * np.exp(-q * T), K * np.exp(-r * T)
@@ -92,7 +93,8 @@ def greeks(S, K, T, r, q, sigma, is_call) -> dict[str, np.ndarray]:
 
 
 def gamma(S, K, T, r, q, sigma):
-    """Gamma alone (same for calls and puts): the hot path of zero-gamma re-pricing."""
+    """Gamma alone, e^{-qT} n(d1) / (S sigma sqrt T), per $1 of the underlying (same for calls
+    and puts): the hot path of zero-gamma re-pricing. NaN for a bad element."""
     S, K, T, r, q, sigma, _, bad, _, vol_t, d1, _ = _prepare(S, K, T, r, q, sigma, True)
     with np.errstate(all="ignore"):
         g = np.exp(-q * T) * _pdf(d1) / (S * vol_t)
@@ -121,3 +123,21 @@ def implied_vol(target, S, K, T, r, q, is_call, *, tol: float = 1e-8, iterations
         if np.nanmax(hi - lo, initial=0.0) < tol:
             break
     return np.where(ok, 0.5 * (lo + hi), np.nan)
+
+
+def with_greeks(frame: pd.DataFrame, spot: float, T, r: float, q: float) -> pd.DataFrame:
+    """A copy of a canonical chain frame with :data:`core.schema.GREEK_COLUMNS` filled.
+
+    Each row is priced at ``spot`` with its own ``iv``; ``T`` (years) is a scalar or an array
+    aligned with the rows. Rows whose ``iv_ok`` is False (absurd IV) get NaN greeks, so nothing
+    downstream can sum them by accident. The input frame is not modified (it may be shared).
+    """
+    out = frame.copy()
+    is_call = (out["type"] == "call").to_numpy()
+    sigma = out["iv"].to_numpy(dtype="float64", na_value=np.nan)
+    if "iv_ok" in out:
+        sigma = np.where(out["iv_ok"].to_numpy(dtype=bool), sigma, np.nan)
+    values = greeks(spot, out["strike"].to_numpy(dtype="float64"), T, r, q, sigma, is_call)
+    for name in ("delta", "gamma", "vega", "theta", "vanna", "charm"):
+        out[name] = values[name]  # shape (rows,): the strikes set the broadcast shape
+    return out

@@ -1,0 +1,32 @@
+# Two commands a fresh machine needs: `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+PORT   ?= 8501
+
+.PHONY: run test test-fast bench clean
+
+$(VENV)/.runtime: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+run: $(VENV)/.runtime  ## start the app on http://localhost:$(PORT)
+	$(VENV)/bin/streamlit run Home.py --server.port $(PORT)
+
+test: $(VENV)/.dev  ## the whole suite: unit, page (AppTest) and browser (chromium) tests
+	$(PY) -m pytest --cov=core --cov-report=term --cov-fail-under=90
+
+test-fast: $(VENV)/.dev  ## everything but the browser tests
+	$(PY) -m pytest -m "not browser"
+
+bench: $(VENV)/.dev  ## quick run of every benchmark, then a summary table
+	$(PY) -m bench.run_all --quick
+
+clean:
+	rm -rf $(VENV) .pytest_cache .coverage artifacts

@@ -1,0 +1,452 @@
+"""THE shared fetch layer: the only door pages use to get market data.
+
+Every call validates its input first (an invalid symbol raises
+:class:`~core.errors.InvalidSymbol` before any cache lookup or upstream call), then reads a
+bounded shared cache of :mod:`core.cache`, so N sessions watching one symbol cost one upstream
+call per key per fresh TTL. Upstream calls pass a process-wide rate limiter. Chains get their
+greeks here, once, at fetch time; strike caps are applied here, not in pages.
+
+Public interface (stable; tests, benches and tools rely on it)::
+
+    quote(symbol) -> Quote                       quotes(symbols) -> {symbol: Quote | DataError}
+    expirations(symbol) -> list[date]            chain(symbol, expiry, strikes=None) -> Chain
+    chains(symbol, n=None, expiries=None, strikes=None) -> list[Chain]
+    history(symbol, period, interval) -> DataFrame
+    derived(name, fn, *sources, **params) -> fn(*sources, **params), cached by source identity
+    scan(name, fn, symbols, **params) -> ScanJob  (a shared, cached multi-symbol job)
+    provider_info() -> dict                      reset(provider=None) (tests, benches)
+
+Caches (see ``core.memory.cache_stats()``): ``quote``, ``expirations``, ``chain`` (full chain with
+greeks), ``history``, ``derived`` (strike-capped views, levels, GEX profiles, scans) and
+``not_found`` (negative cache of SymbolNotFound, short TTL, small cap) and ``scan`` (finished
+multi-symbol scans).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import datetime as dt
+import logging
+import threading
+import time
+from typing import Any, Callable, Iterable
+
+import pandas as pd
+
+from core import cache, clock, config, symbols
+from core.analytics import greeks
+from core.errors import DataError, NoExpiry, RateLimited, SymbolNotFound
+from core.providers import make_provider
+from core.providers.base import INTERVALS, PERIODS, Provider
+from core.schema import CHAIN_COLUMNS, STRIKES_CAPPED, Chain, Quote
+
+log = logging.getLogger(__name__)
+
+NEAR_TERM_DAYS = 7  # chains expiring within this many days use the near-term TTL
+
+
+@dataclasses.dataclass
+class _Layer:
+    settings: config.Settings
+    provider: Provider
+    provider_reason: str
+    budget: cache.ByteBudget
+    executor: cf.ThreadPoolExecutor
+    scan_pool: cf.ThreadPoolExecutor
+    limiter: cache.RateLimiter
+    caches: dict[str, cache.BoundedCache]
+    running: dict = dataclasses.field(default_factory=dict)  # scans in progress (<= MAX_SCANS)
+
+
+_layer: _Layer | None = None
+_layer_lock = threading.Lock()
+
+
+def _build(provider: Provider | None, reason: str | None) -> _Layer:
+    s = config.settings()
+    if provider is None:
+        provider, reason = make_provider(s.provider, probe_timeout=min(3.0, s.upstream_timeout))
+    budget = cache.ByteBudget(s.cache_bytes)
+    executor = cf.ThreadPoolExecutor(max_workers=s.workers, thread_name_prefix="fetch-refresh")
+    f = s.stale_factor
+
+    def make(name, entries, ttl, max_age=None):
+        return cache.BoundedCache(name, max_entries=entries, fresh_ttl=ttl,
+                                  max_age=max_age or ttl * f, budget=budget, executor=executor,
+                                  wait_timeout=3 * s.upstream_timeout + 10)
+
+    chain_entries = 4 * s.max_watchlist * 2 + 16 * s.max_expiries  # 4 expiries/symbol + heatmaps
+    caches = {
+        "quote": make("quote", 512, s.ttl_quote),
+        "expirations": make("expirations", 256, s.ttl_expirations, s.ttl_expirations * 4),
+        "chain": make("chain", chain_entries, s.ttl_chain_near, s.ttl_chain_far * f),
+        "history": make("history", 256, s.ttl_history),
+        # derived keys name their sources' versions, so a value never goes stale: fresh == max age
+        "derived": make("derived", 1024, s.ttl_chain_far * f, s.ttl_chain_far * f),
+        "not_found": make("not_found", 256, s.negative_ttl, s.negative_ttl),
+        "scan": make("scan", 32, s.ttl_chain_near * 2, s.ttl_chain_far * f),
+    }
+    scan_pool = cf.ThreadPoolExecutor(max_workers=s.workers, thread_name_prefix="fetch-scan")
+    return _Layer(s, provider, reason or provider.name, budget, executor, scan_pool,
+                  cache.RateLimiter(s.rate_per_sec), caches)
+
+
+def _get() -> _Layer:
+    global _layer
+    if _layer is None:
+        with _layer_lock:
+            if _layer is None:
+                _layer = _build(None, None)
+    return _layer
+
+
+def reset(provider: Provider | None = None, *, reason: str | None = None) -> None:
+    """Drop every cache and rebuild the layer from the current settings (tests, benches).
+
+    ``provider`` injects a source (e.g. a counting or failing wrapper around the simulated
+    market); ``None`` picks one from ``OPTIONS_DASH_PROVIDER`` on first use.
+    """
+    global _layer
+    with _layer_lock:
+        old, _layer = _layer, None
+        with cache.LOCK:
+            cache.REGISTRY.clear()
+        if old is not None:
+            old.executor.shutdown(wait=False, cancel_futures=True)
+            old.scan_pool.shutdown(wait=False, cancel_futures=True)
+        if provider is not None:
+            _layer = _build(provider, reason or f"injected {provider.name}")
+
+
+def provider_info() -> dict:
+    """Which source serves data and why (``name``, ``reason``, ``simulated``)."""
+    layer = _get()
+    return {"name": layer.provider.name, "reason": layer.provider_reason,
+            "simulated": layer.provider.name == "simulated"}
+
+
+def settings() -> config.Settings:
+    """The caps and TTLs in force (pages read their caps from here)."""
+    return _get().settings
+
+
+def limiter_stats() -> dict:
+    return _get().limiter.stats()
+
+
+def budget_stats() -> dict:
+    with cache.LOCK:
+        return _get().budget.stats()
+
+
+# --- plumbing ----------------------------------------------------------------------------------
+
+def _upstream(layer: _Layer, fn: Callable, *args):
+    """One provider call through the process-wide limiter, with shared back-off."""
+    layer.limiter.acquire()
+    try:
+        result = fn(*args)
+    except RateLimited:
+        log.warning("upstream rate limit: backing off %.0f s", layer.limiter.penalise())
+        raise
+    layer.limiter.reward()
+    return result
+
+
+def _guard(layer: _Layer, symbol: object) -> str:
+    """Validate (raises InvalidSymbol, costs nothing) and consult the negative cache."""
+    sym = symbols.validate(symbol)
+    known_missing = layer.caches["not_found"].peek(sym)
+    if known_missing is not None:
+        raise SymbolNotFound(known_missing, symbol=sym)
+    return sym
+
+
+def _serve(layer: _Layer, name: str, key, sym: str, loader: Callable, ttl=None) -> cache.Served:
+    try:
+        return layer.caches[name].get(key, loader, fresh_ttl=ttl)
+    except SymbolNotFound as exc:
+        layer.caches["not_found"].put(sym, str(exc))
+        raise
+
+
+def _as_date(value) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise NoExpiry(f"'{value}' is not an expiry date (YYYY-MM-DD).") from None
+
+
+# --- quotes ------------------------------------------------------------------------------------
+
+def quote(symbol: str) -> Quote:
+    """The underlying's price (fresh TTL ``ttl_quote``)."""
+    layer = _get()
+    sym = _guard(layer, symbol)
+    served = _serve(layer, "quote", sym, sym,
+                    lambda: _upstream(layer, layer.provider.quote, sym))
+    return dataclasses.replace(served.value, stale=True) if served.stale else served.value
+
+
+def quotes(symbol_list: Iterable[str]) -> dict[str, Quote | DataError]:
+    """Quotes for a watchlist (capped at ``max_watchlist``); a failing symbol maps to its error."""
+    layer = _get()
+    good, _ = symbols.validate_many(symbol_list, cap=layer.settings.max_watchlist)
+    out: dict[str, Quote | DataError] = {}
+    for sym in good:
+        try:
+            out[sym] = quote(sym)
+        except DataError as exc:
+            out[sym] = exc
+    return out
+
+
+# --- expiries and chains -----------------------------------------------------------------------
+
+def expirations(symbol: str) -> list[dt.date]:
+    """Listed expiries still trading at ``clock.now()``, ascending."""
+    layer = _get()
+    sym = _guard(layer, symbol)
+    served = _serve(layer, "expirations", sym, sym,
+                    lambda: tuple(_upstream(layer, layer.provider.expirations, sym)))
+    now = clock.now()
+    return [e for e in served.value if clock.expiry_close(e) > now]
+
+
+def _chain_ttl(layer: _Layer, expiry: dt.date) -> float:
+    near = (expiry - clock.today()).days <= NEAR_TERM_DAYS
+    return layer.settings.ttl_chain_near if near else layer.settings.ttl_chain_far
+
+
+def with_greeks(chain: Chain, rate: float) -> Chain:
+    """The provider's chain with GREEK_COLUMNS added (T from the chain's own ``as_of``), via
+    :func:`core.analytics.greeks.with_greeks`. Returns a new Chain; the input is unchanged."""
+    t_years = clock.time_to_expiry(chain.expiry, chain.as_of)
+    frame = greeks.with_greeks(chain.frame, chain.spot, t_years, rate, chain.div_yield)
+    return dataclasses.replace(chain, frame=frame[CHAIN_COLUMNS], rate=rate)
+
+
+def cap_strikes(chain: Chain, n: int) -> Chain:
+    """The ``n`` strikes nearest spot (calls and puts at each), sorted; flags STRIKES_CAPPED when
+    strikes were dropped."""
+    frame = chain.frame
+    strikes = pd.Series(frame["strike"].unique())
+    if len(strikes) <= n:
+        return chain
+    keep = strikes.loc[(strikes - chain.spot).abs().sort_values(kind="stable").index[:n]]
+    frame = frame[frame["strike"].isin(keep)].reset_index(drop=True)
+    return dataclasses.replace(chain, frame=frame, flags=chain.flags | {STRIKES_CAPPED})
+
+
+def _full_chain(layer: _Layer, sym: str, expiry: dt.date) -> cache.Served:
+    listed = expirations(sym)
+    if expiry not in listed:
+        later = [e for e in listed if e > expiry]
+        raise NoExpiry(f"{sym} has no expiry on {expiry:%a %d %b %Y}"
+                       + (f"; the next is {later[0]:%a %d %b}." if later else "."),
+                       symbol=sym, next_expiry=later[0] if later else None)
+    rate = layer.settings.risk_free
+    return _serve(layer, "chain", (sym, expiry), sym,
+                  lambda: with_greeks(_upstream(layer, layer.provider.chain, sym, expiry), rate),
+                  ttl=_chain_ttl(layer, expiry))
+
+
+def chain(symbol: str, expiry: dt.date | str, strikes: int | None = None) -> Chain:
+    """One expiry's canonical chain with greeks, capped to the ``strikes`` nearest spot
+    (default ``max_strikes``, at most ``max_strikes_hard``). Shared and read-only.
+
+    Raises InvalidSymbol, SymbolNotFound, NoExpiry (with ``next_expiry``) or UpstreamError
+    (only when there is no stale copy to serve; a stale copy comes back with ``stale=True``).
+    """
+    layer = _get()
+    sym = _guard(layer, symbol)
+    expiry = _as_date(expiry)
+    served = _full_chain(layer, sym, expiry)
+    full: Chain = served.value
+    n = layer.settings.strikes(strikes)
+    view = layer.caches["derived"].get(("strikes", sym, expiry, full.as_of, n),
+                                       lambda: cap_strikes(full, n)).value
+    return dataclasses.replace(view, stale=True) if served.stale else view
+
+
+def chains(symbol: str, n: int | None = None, expiries: Iterable | None = None,
+           strikes: int | None = None) -> list[Chain]:
+    """Several expiries of one symbol: the given ``expiries`` or the next ``n`` listed, capped at
+    ``max_expiries`` (clamped, never an error)."""
+    layer = _get()
+    cap = layer.settings.max_expiries
+    if expiries is None:
+        wanted = expirations(symbol)[:max(1, min(n or cap, cap))]
+    else:
+        wanted = [_as_date(e) for e in expiries][:cap]
+    return [chain(symbol, e, strikes) for e in wanted]
+
+
+# --- price history -----------------------------------------------------------------------------
+
+def history(symbol: str, period: str = "1mo", interval: str = "1d") -> pd.DataFrame:
+    """OHLCV bars (tz-aware ET index ``time``; open high low close volume). Shared, read-only."""
+    if period not in PERIODS or interval not in INTERVALS:
+        raise ValueError(f"period must be one of {PERIODS}, interval one of {INTERVALS}")
+    layer = _get()
+    sym = _guard(layer, symbol)
+    ttl = layer.settings.ttl_history if interval == "1d" else layer.settings.ttl_chain_near
+    served = _serve(layer, "history", (sym, period, interval), sym,
+                    lambda: _upstream(layer, layer.provider.history, sym, period, interval),
+                    ttl=ttl)
+    return served.value
+
+
+# --- derived results ---------------------------------------------------------------------------
+
+def _source_key(source: Any):
+    if isinstance(source, Chain):
+        return ("chain", source.symbol, source.expiry, source.as_of, len(source.frame))
+    if isinstance(source, Quote):
+        return ("quote", source.symbol, source.as_of)
+    if isinstance(source, (list, tuple)):
+        return tuple(_source_key(s) for s in source)
+    if isinstance(source, pd.DataFrame):
+        raise TypeError("derived(): pass the Chain, not its frame, so the key names its version")
+    return source
+
+
+def derived(name: str, fn: Callable[..., Any], *sources: Any, **params: Any) -> Any:
+    """``fn(*sources, **params)`` computed once per source version for every session.
+
+    The key is ``name`` + the identity of each source (a Chain is identified by symbol, expiry
+    and ``as_of``, so a refreshed chain gets a fresh result) + the params. ``fn`` must be pure
+    and its result is shared and read-only.
+    """
+    key = (name, tuple(_source_key(s) for s in sources), tuple(sorted(params.items())))
+    return _get().caches["derived"].get(key, lambda: fn(*sources, **params)).value
+
+
+# --- shared scans ------------------------------------------------------------------------------
+
+MAX_SCANS = 8  # distinct scans running at once, process-wide
+
+
+class ScanJob:
+    """A multi-symbol job shared by every session that asks for the same scan.
+
+    ``fn(symbol)`` runs for each symbol on the layer's bounded scan pool; a task that raises a
+    DataError, or runs longer than ``task_timeout`` seconds, is recorded in ``skipped`` with the
+    reason and never holds up the rest. ``results`` maps symbol -> value in the input order.
+    Sessions read ``progress`` while it runs; the finished job is cached and shared (read-only).
+    """
+
+    def __init__(self, name: str, symbol_list: list[str], task_timeout: float):
+        self.name = name
+        self.symbols = symbol_list
+        self.total = len(symbol_list)
+        self.task_timeout = task_timeout
+        self.results: dict[str, Any] = {}
+        self.skipped: dict[str, str] = {}
+        self.started_at = clock.now()
+        self.finished_at: dt.datetime | None = None
+        self._done = threading.Event()
+
+    @property
+    def completed(self) -> int:
+        return len(self.results) + len(self.skipped)
+
+    @property
+    def progress(self) -> float:
+        return self.completed / self.total if self.total else 1.0
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._done.wait(timeout)
+
+    def ordered_results(self) -> list[tuple[str, Any]]:
+        return [(s, self.results[s]) for s in self.symbols if s in self.results]
+
+    def __sizeof__(self) -> int:
+        return object.__sizeof__(self) + cache.sizeof(self.results) + cache.sizeof(self.skipped)
+
+    def _run(self, pool: cf.Executor, fn: Callable[[str], Any], on_done: Callable) -> None:
+        started: dict[str, float] = {}
+
+        def task(sym):
+            started[sym] = time.monotonic()
+            return fn(sym)
+
+        futures = {}
+        try:
+            futures = {pool.submit(task, sym): sym for sym in self.symbols}
+        except RuntimeError:  # the pool was shut down (reset / exit)
+            for sym in self.symbols:
+                self.skipped.setdefault(sym, "scan cancelled")
+        pending = dict(futures)
+        while pending:
+            finished, _ = cf.wait(pending, timeout=0.1, return_when=cf.FIRST_COMPLETED)
+            for fut in finished:
+                sym = pending.pop(fut)
+                try:
+                    self.results[sym] = fut.result()
+                except DataError as exc:
+                    self.skipped[sym] = str(exc)
+                except cf.CancelledError:
+                    self.skipped[sym] = "scan cancelled"
+                except Exception:  # noqa: BLE001 - one bad symbol must not sink the scan
+                    log.exception("scan %s: %s failed", self.name, sym)
+                    self.skipped[sym] = "internal error (logged)"
+            now = time.monotonic()
+            for fut, sym in list(pending.items()):
+                if sym in started and now - started[sym] > self.task_timeout:
+                    pending.pop(fut)
+                    self.skipped[sym] = f"timed out after {self.task_timeout:.0f} s"
+        self.finished_at = clock.now()
+        on_done(self)
+        self._done.set()
+
+
+def scan(name: str, fn: Callable[[str], Any], symbol_list: Iterable[str], *,
+         task_timeout: float | None = None, **params: Any) -> ScanJob:
+    """Start or join the shared scan ``name`` over ``symbol_list`` (validated, capped at
+    ``max_watchlist``). Returns at once: a running job (watch ``progress``), or the cached
+    finished one. After the fresh TTL the cached result keeps being served while one refresh
+    runs; it is replaced when that refresh finishes. ``fn(symbol, **params)`` must be pure and
+    fetch through this module (so upstream calls stay shared, cached and rate-limited).
+    """
+    layer = _get()
+    good, _ = symbols.validate_many(symbol_list, cap=layer.settings.max_watchlist)
+    key = (name, tuple(good), tuple(sorted(params.items())))
+    store = layer.caches["scan"]
+    timeout = task_timeout or 2 * layer.settings.upstream_timeout
+    with cache.LOCK:
+        running = layer.running.get(key)
+        if running is not None:
+            store.joins += 1
+            return running
+        served = store.lookup(key)
+        if served is not None and served.age < store.fresh_ttl:
+            store.hits += 1
+            return served.value
+        if len(layer.running) >= MAX_SCANS:
+            if served is not None:
+                return served.value
+            raise RateLimited("Too many scans are running right now; try again in a moment.")
+        job = ScanJob(name, good, timeout)
+        layer.running[key] = job
+        store.misses += 1
+        store.upstream_calls += 1
+
+    def on_done(finished: ScanJob) -> None:
+        with cache.LOCK:
+            store.put(key, finished)
+            layer.running.pop(key, None)
+
+    task = (lambda sym: fn(sym, **params)) if params else fn
+    threading.Thread(target=job._run, args=(layer.scan_pool, task, on_done),
+                     name=f"scan-{name}", daemon=True).start()
+    return served.value if served is not None else job

@@ -1,0 +1,228 @@
+"""core.fetch: the one door to market data (validation, caps, single-flight, stale, negative)."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import datetime as dt
+import time
+
+import pytest
+
+from core import cache, clock, config, fetch, memory
+from core.errors import InvalidSymbol, NoExpiry, SymbolNotFound, Unavailable
+from core.providers import make_provider
+from core.schema import CHAIN_COLUMNS, STRIKES_CAPPED, Chain, Quote
+
+
+def wait_idle(timeout=5.0):
+    """Wait until no background refresh is in flight."""
+    deadline = time.monotonic() + timeout
+    while any(s["inflight"] for s in cache.stats()):
+        assert time.monotonic() < deadline, "refresh did not finish"
+        time.sleep(0.01)
+
+
+def test_chain_is_canonical_with_greeks_and_capped(upstream):
+    expiry = fetch.expirations("SPY")[0]
+    c = fetch.chain("spy", expiry)
+    assert isinstance(c, Chain) and c.symbol == "SPY" and c.expiry == expiry
+    assert list(c.frame.columns) == CHAIN_COLUMNS
+    assert c.source == "simulated" and c.as_of.tzinfo is not None and not c.stale
+    strikes = sorted(c.frame["strike"].unique())
+    assert len(strikes) == 40 and STRIKES_CAPPED in c.flags
+    assert strikes[0] < c.spot < strikes[-1]
+    ok = c.frame[c.frame["iv_ok"]]
+    calls = ok[ok["type"] == "call"]
+    assert ((calls["delta"] > 0) & (calls["delta"] < 1)).all() and (ok["gamma"] > 0).all()
+    assert c.frame.loc[~c.frame["iv_ok"], "gamma"].isna().all()
+
+
+def test_strike_caps_are_clamped(upstream):
+    expiry = fetch.expirations("SPY")[1]
+    assert fetch.chain("SPY", expiry, strikes=10).frame["strike"].nunique() == 10
+    wide = fetch.chain("SPY", expiry, strikes=10_000)
+    assert wide.frame["strike"].nunique() <= config.settings().max_strikes_hard
+    assert upstream.calls["chain"] == 1  # every view comes from the one cached chain
+
+
+def test_repeated_reads_share_one_upstream_call_and_one_object(upstream):
+    expiry = fetch.expirations("QQQ")[0]
+    first = fetch.chain("QQQ", expiry)
+    second = fetch.chain("QQQ", expiry)
+    assert second is first and second.frame is first.frame
+    assert upstream.calls["chain"] == 1 and upstream.calls["expirations"] == 1
+
+
+def test_invalid_symbol_never_reaches_cache_or_provider(upstream):
+    for bad in ["", "AAPL;DROP", "12AB", "../x", None]:
+        with pytest.raises(InvalidSymbol):
+            fetch.chain(bad, dt.date(2026, 11, 20))
+        with pytest.raises(InvalidSymbol):
+            fetch.quote(bad)
+        with pytest.raises(InvalidSymbol):
+            fetch.expirations(bad)
+    assert sum(upstream.calls.values()) == 0
+    assert all(s["entries"] == 0 and s["misses"] == 0 for s in memory.cache_stats())
+
+
+def test_unknown_symbol_is_negative_cached(upstream):
+    with pytest.raises(SymbolNotFound):
+        fetch.expirations("ZZZZ")
+    with pytest.raises(SymbolNotFound):
+        fetch.quote("ZZZZ")
+    with pytest.raises(SymbolNotFound):
+        fetch.expirations("zzzz")
+    assert upstream.calls["expirations"] == 1 and upstream.calls["quote"] == 0
+    clock.advance(config.settings().negative_ttl + 1)
+    with pytest.raises(SymbolNotFound):
+        fetch.expirations("ZZZZ")
+    assert upstream.calls["expirations"] == 2  # the negative entry expired
+
+
+def test_unlisted_expiry_names_the_next_one_without_an_upstream_chain_call(upstream):
+    listed = fetch.expirations("AAPL")
+    with pytest.raises(NoExpiry) as err:
+        fetch.chain("AAPL", listed[0] + dt.timedelta(days=1))
+    assert err.value.next_expiry == listed[1]
+    with pytest.raises(NoExpiry):
+        fetch.chain("AAPL", "not-a-date")
+    assert upstream.calls["chain"] == 0
+
+
+def test_todays_expiry_disappears_after_the_close(upstream):
+    today = dt.date(2026, 11, 20)
+    assert fetch.expirations("SPY")[0] == today
+    clock.pin("2026-11-20 16:01")
+    assert today not in fetch.expirations("SPY")
+    with pytest.raises(NoExpiry):
+        fetch.chain("SPY", today)
+
+
+def test_50_concurrent_sessions_on_one_cold_key_make_one_upstream_call(upstream):
+    expiry = fetch.expirations("NVDA")[0]
+    upstream.delay = 0.05
+    with cf.ThreadPoolExecutor(50) as pool:
+        results = list(pool.map(lambda _: fetch.chain("NVDA", expiry), range(50)))
+    assert upstream.calls[("chain", "NVDA", expiry)] == 1
+    assert all(r.frame is results[0].frame for r in results)
+
+
+def test_stale_served_and_flagged_when_upstream_fails(upstream):
+    expiry = fetch.expirations("MSFT")[0]
+    good = fetch.chain("MSFT", expiry)
+    upstream.fail_with = Unavailable("network down")
+    clock.advance(config.settings().ttl_chain_near + 1)
+    again = fetch.chain("MSFT", expiry)  # served at once; the refresh runs in the background
+    assert again.frame is good.frame
+    wait_idle()
+    flagged = fetch.chain("MSFT", expiry)
+    assert flagged.stale is True and flagged.frame is good.frame
+    assert upstream.calls[("chain", "MSFT", expiry)] == 2
+    clock.advance(config.settings().ttl_chain_far * config.settings().stale_factor + 1)
+    with pytest.raises(Unavailable):  # past the hard max age nothing stale is left to serve
+        fetch.chain("MSFT", expiry)
+
+
+def test_quote_refreshes_after_its_ttl(upstream):
+    first = fetch.quote("AAPL")
+    assert isinstance(first, Quote) and first.price > 0 and first.source == "simulated"
+    assert fetch.quote("AAPL") is first
+    clock.advance(config.settings().ttl_quote + 1)
+    fetch.quote("AAPL")
+    wait_idle()
+    assert upstream.calls["quote"] == 2
+
+
+def test_quotes_maps_each_symbol_to_a_quote_or_its_error(upstream):
+    out = fetch.quotes(["aapl", "ZZZZ", "bad sym", "msft"])
+    assert set(out) == {"AAPL", "ZZZZ", "MSFT"}
+    assert isinstance(out["AAPL"], Quote) and isinstance(out["ZZZZ"], SymbolNotFound)
+
+
+def test_chains_clamps_expiries(upstream):
+    got = fetch.chains("SPY", n=50)
+    assert len(got) == config.settings().max_expiries
+    assert [c.expiry for c in got] == fetch.expirations("SPY")[:len(got)]
+
+
+def test_history_is_cached_and_validated(upstream):
+    bars = fetch.history("SPY", "1mo", "1d")
+    assert list(bars.columns) == ["open", "high", "low", "close", "volume"]
+    assert fetch.history("SPY", "1mo", "1d") is bars and upstream.calls["history"] == 1
+    with pytest.raises(ValueError):
+        fetch.history("SPY", "forever", "1d")
+
+
+def test_derived_is_computed_once_per_chain_version(upstream):
+    expiry = fetch.expirations("SPY")[0]
+    calls = []
+
+    def total_oi(c):
+        calls.append(1)
+        return int(c.frame["open_interest"].sum())
+
+    c = fetch.chain("SPY", expiry)
+    assert fetch.derived("oi", total_oi, c) == fetch.derived("oi", total_oi, c)
+    assert len(calls) == 1
+    clock.advance(120)  # the simulated market moves; a refreshed chain has a new as_of
+    fetch.chain("SPY", expiry)
+    wait_idle()
+    fetch.derived("oi", total_oi, fetch.chain("SPY", expiry))
+    assert len(calls) == 2
+    with pytest.raises(TypeError):
+        fetch.derived("oi", total_oi, c.frame)
+
+
+def test_churn_of_1000_keys_keeps_entries_and_bytes_bounded(upstream, monkeypatch):
+    monkeypatch.setenv("OPTIONS_DASH_CACHE_MB", "4")
+    config.reload()
+    fetch.reset(upstream)
+    budget = config.settings().cache_bytes
+    keys = [(s, e) for s in ["SPY", "QQQ", "IWM", "^SPX", "^NDX", "^RUT", "AAPL", "MSFT", "NVDA",
+                             "TSLA", "AMZN", "META", "GOOGL", "AMD", "NFLX", "JPM", "XOM", "DIA",
+                             "COIN", "PLTR", "CRM", "BAC", "GS", "V", "MA", "UNH", "WMT", "HD",
+                             "PG", "JNJ", "KO", "PEP", "CVX", "AVGO", "ORCL", "MU", "INTC",
+                             "ADBE", "CRWD", "SNOW", "APP", "SMCI", "MSTR", "LLY", "COST", "CAT",
+                             "DE", "BA", "DIS", "T", "VZ", "MCD", "NKE", "C", "WFC", "MS", "MRK",
+                             "PFE", "ABBV", "GME", "F", "IBM", "UBER", "SHOP"]
+            for e in fetch.expirations(s)]
+    assert len(keys) >= 1000
+    for i, (sym, expiry) in enumerate(keys[:1000]):
+        fetch.chain(sym, expiry)
+        if i % 50 == 0:
+            b = fetch.budget_stats()
+            assert b["bytes"] <= budget
+            chain_stats = next(s for s in cache.stats() if s["name"] == "chain")
+            assert chain_stats["entries"] <= chain_stats["max_entries"]
+    stats = {s["name"]: s for s in cache.stats()}
+    assert fetch.budget_stats()["bytes"] <= budget
+    assert sum(s["bytes"] for s in stats.values()) == fetch.budget_stats()["bytes"]
+    assert stats["chain"]["evictions"] > 0 and upstream.calls["chain"] == 1000
+
+
+def test_memory_snapshot_reports_real_numbers(upstream):
+    fetch.chain("SPY", fetch.expirations("SPY")[0])
+    snap = memory.snapshot()
+    assert snap["rss"] > 50 * memory.MB and snap["system"]["total"] > snap["rss"]
+    names = {c["name"] for c in snap["caches"]}
+    assert {"quote", "expirations", "chain", "history", "derived", "not_found"} <= names
+    for c in snap["caches"]:
+        assert {"name", "entries", "max_entries", "bytes", "hits", "misses", "evictions",
+                "upstream_calls", "errors"} <= set(c)
+    assert snap["upstream_calls"] >= 2 and snap["budget"]["bytes"] > 0
+    assert snap["provider"]["simulated"] and len(snap["rss_samples"]) >= 1
+
+
+def test_make_provider_choices():
+    assert make_provider("simulated")[0].name == "simulated"
+    provider, reason = make_provider("auto", probe_timeout=0.5)  # no network here
+    assert provider.name == "simulated" and "unreachable" in reason
+
+
+def test_auto_fallback_flags_every_chain(monkeypatch):
+    monkeypatch.setenv("OPTIONS_DASH_PROVIDER", "auto")
+    monkeypatch.setenv("OPTIONS_DASH_UPSTREAM_TIMEOUT", "1")
+    config.reload()
+    fetch.reset()
+    c = fetch.chain("SPY", fetch.expirations("SPY")[0])
+    assert "fallback" in c.flags and fetch.provider_info()["simulated"]
