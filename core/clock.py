@@ -130,19 +130,44 @@ def _ts(day: dt.date) -> pd.Timestamp:
     return pd.Timestamp(day)
 
 
+def schedule() -> pd.DataFrame:
+    """Every NYSE session in the calendar's range: a frame indexed by session date (naive
+    midnight) with tz-aware UTC ``open`` and ``close`` columns (early closes included). For
+    vectorised work (the simulated market); single-day questions use the functions below."""
+    return _calendar().schedule[["open", "close"]]
+
+
+@functools.lru_cache(maxsize=4096)  # pure in ``day``; ~4k entries is 16 years of days
+def _bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime] | None:
+    """(open, close) of session ``day`` in ET, or None when NYSE does not trade that day."""
+    cal = _calendar()
+    ts = _ts(day)
+    if not cal.is_session(ts):
+        return None
+    return (cal.session_open(ts).tz_convert(ET).to_pydatetime(),
+            cal.session_close(ts).tz_convert(ET).to_pydatetime())
+
+
 def is_session(day: dt.date) -> bool:
     """True when NYSE trades on ``day`` (weekends and holidays are not sessions)."""
-    return bool(_calendar().is_session(_ts(day)))
+    return _bounds(day) is not None
+
+
+def _require(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    bounds = _bounds(day)
+    if bounds is None:
+        raise ValueError(f"{day} is not an NYSE session")
+    return bounds
 
 
 def session_open(day: dt.date) -> dt.datetime:
     """Regular open of session ``day`` in ET."""
-    return _calendar().session_open(_ts(day)).tz_convert(ET).to_pydatetime()
+    return _require(day)[0]
 
 
 def session_close(day: dt.date) -> dt.datetime:
     """Regular close of session ``day`` in ET (13:00 on early-close days)."""
-    return _calendar().session_close(_ts(day)).tz_convert(ET).to_pydatetime()
+    return _require(day)[1]
 
 
 def is_early_close(day: dt.date) -> bool:

@@ -12,7 +12,9 @@ Public interface (stable; tests, benches and tools rely on it)::
     expirations(symbol) -> list[date]            chain(symbol, expiry, strikes=None) -> Chain
     chains(symbol, n=None, expiries=None, strikes=None) -> list[Chain]
     history(symbol, period, interval) -> DataFrame
+    short_volume(symbol) -> dict | None          (FINRA Reg SHO, or the simulated equivalent)
     derived(name, fn, *sources, **params) -> fn(*sources, **params), cached by source identity
+    key_levels(symbol, expiry) -> levels.KeyLevels  (every level of one expiry, full chain)
     scan(name, fn, symbols, **params) -> ScanJob  (a shared, cached multi-symbol job)
     provider_info() -> dict                      reset(provider=None) (tests, benches)
 
@@ -35,9 +37,9 @@ from typing import Any, Callable, Iterable
 import pandas as pd
 
 from core import cache, clock, config, symbols
-from core.analytics import greeks
+from core.analytics import greeks, levels
 from core.errors import DataError, NoExpiry, RateLimited, SymbolNotFound
-from core.providers import make_provider
+from core.providers import finra, make_provider
 from core.providers.base import INTERVALS, PERIODS, Provider
 from core.schema import CHAIN_COLUMNS, STRIKES_CAPPED, Chain, Quote
 
@@ -86,6 +88,7 @@ def _build(provider: Provider | None, reason: str | None) -> _Layer:
         "derived": make("derived", 1024, s.ttl_chain_far * f, s.ttl_chain_far * f),
         "not_found": make("not_found", 256, s.negative_ttl, s.negative_ttl),
         "scan": make("scan", 32, s.ttl_chain_near * 2, s.ttl_chain_far * f),
+        "short_volume": make("short_volume", 64, 6 * 3600, 24 * 3600),
     }
     scan_pool = cf.ThreadPoolExecutor(max_workers=s.workers, thread_name_prefix="fetch-scan")
     return _Layer(s, provider, reason or provider.name, budget, executor, scan_pool,
@@ -215,7 +218,8 @@ def expirations(symbol: str) -> list[dt.date]:
     served = _serve(layer, "expirations", sym, sym,
                     lambda: tuple(_upstream(layer, layer.provider.expirations, sym)))
     now = clock.now()
-    return [e for e in served.value if clock.expiry_close(e) > now]
+    today = now.date()
+    return [e for e in served.value if e > today or (e == today and clock.expiry_close(e) > now)]
 
 
 def _chain_ttl(layer: _Layer, expiry: dt.date) -> float:
@@ -300,6 +304,30 @@ def history(symbol: str, period: str = "1mo", interval: str = "1d") -> pd.DataFr
                     lambda: _upstream(layer, layer.provider.history, sym, period, interval),
                     ttl=ttl)
     return served.value
+
+
+# --- short volume (FINRA Reg SHO) --------------------------------------------------------------
+
+def short_volume(symbol: str) -> dict | None:
+    """The previous session's short-sale share for ``symbol`` from FINRA's Reg SHO daily file
+    (one download per day, cached and shared), or the simulated market's equivalent when it is
+    the source. None when neither is available: callers leave the component out and say so.
+    Keys: symbol, date, short_volume, total_volume, short_share, source.
+    """
+    layer = _get()
+    sym = _guard(layer, symbol)
+    day = clock.previous_session(clock.today())
+    store = layer.caches["short_volume"]
+    simulated = getattr(layer.provider, "short_volume", None)
+    try:
+        if simulated is not None:
+            return store.get(("simulated", sym, day), lambda: simulated(sym, day)).value
+        timeout = layer.settings.upstream_timeout
+        table = store.get(("finra", day),
+                          lambda: finra.parse(_upstream(layer, finra.download, day, timeout))).value
+        return finra.lookup(table, sym)
+    except DataError:
+        return None
 
 
 # --- derived results ---------------------------------------------------------------------------
@@ -425,10 +453,10 @@ def scan(name: str, fn: Callable[[str], Any], symbol_list: Iterable[str], *,
     timeout = task_timeout or 2 * layer.settings.upstream_timeout
     with cache.LOCK:
         running = layer.running.get(key)
-        if running is not None:
-            store.joins += 1
-            return running
         served = store.lookup(key)
+        if running is not None:  # join it, or keep showing the last result while it refreshes
+            store.joins += 1
+            return served.value if served is not None else running
         if served is not None and served.age < store.fresh_ttl:
             store.hits += 1
             return served.value
@@ -450,3 +478,20 @@ def scan(name: str, fn: Callable[[str], Any], symbol_list: Iterable[str], *,
     threading.Thread(target=job._run, args=(layer.scan_pool, task, on_done),
                      name=f"scan-{name}", daemon=True).start()
     return served.value if served is not None else job
+
+
+# --- levels every page shows -------------------------------------------------------------------
+
+def _key_levels(c: Chain) -> levels.KeyLevels:
+    t_years = clock.time_to_expiry(c.expiry, c.as_of)
+    return levels.key_levels(c.frame, c.spot, t_years, c.rate, c.div_yield)
+
+
+def key_levels(symbol: str, expiry: dt.date | str) -> levels.KeyLevels:
+    """Walls, zero gamma, max pain, volume pivot, P/C and expected move of one expiry, computed
+    on the FULL chain (up to ``max_strikes_hard`` strikes, not the page's view) once per chain
+    version for every session. T runs to the expiry's close from the chain's ``as_of``, so a 0DTE
+    expected move uses the time left in today's session."""
+    c = chain(symbol, expiry, strikes=_get().settings.max_strikes_hard)
+    result = derived("key_levels", _key_levels, c)
+    return result

@@ -36,6 +36,7 @@ IV_CLIPPED = "iv_clipped"              # some IVs were absurd and are excluded f
 STALE_LAST_TRADES = "stale_last_trades"  # some last prices are from an earlier session
 STRIKES_CAPPED = "strikes_capped"      # only the N strikes nearest spot are shown
 FALLBACK = "fallback"                  # auto provider could not reach Yahoo: simulated instead
+EMPTY_CHAIN = "empty_chain"            # the source lists this expiry but sent no contracts
 
 FLAG_TEXT = {
     MARKET_CLOSED: "Market closed: bid/ask are zero, mid uses the last trade.",
@@ -44,6 +45,7 @@ FLAG_TEXT = {
     STALE_LAST_TRADES: "Some last prices are from an earlier session.",
     STRIKES_CAPPED: "Only the strikes nearest spot are shown.",
     FALLBACK: "Yahoo Finance is unreachable: showing the simulated market.",
+    EMPTY_CHAIN: "The source lists this expiry but sent no contracts.",
 }
 
 
@@ -121,24 +123,48 @@ def normalise_chain(raw: pd.DataFrame, *, iv_in_percent: bool = False) -> pd.Dat
     - ``mid`` = (bid + ask) / 2 when both > 0, else ``last``;
     - ``type`` lower-case ``call``/``put``; rows sorted by type then strike.
     """
-    frame = raw.reindex(columns=RAW_COLUMNS).copy()
-    frame["type"] = frame["type"].astype("string").str.lower().astype(str)
-    for col in ("strike", "bid", "ask", "last", "iv"):
-        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
-    for col in ("bid", "ask", "last"):
-        frame[col] = frame[col].fillna(0.0).clip(lower=0.0)
-    for col in ("volume", "open_interest"):
-        frame[col] = pd.to_numeric(frame[col], errors="coerce").fillna(0).clip(lower=0).astype("int64")
-    iv = frame["iv"] / 100.0 if iv_in_percent else frame["iv"]
-    frame["iv"] = iv
-    frame["iv_ok"] = iv.between(IV_MIN, IV_MAX).fillna(False).astype(bool)
-    both = (frame["bid"] > 0) & (frame["ask"] > 0)
-    frame["mid"] = np.where(both, (frame["bid"] + frame["ask"]) / 2.0, frame["last"])
-    frame["in_the_money"] = frame["in_the_money"].fillna(False).astype(bool)
-    frame["last_trade"] = pd.to_datetime(frame["last_trade"], utc=True, errors="coerce")
+    n = len(raw)
+
+    def column(name):
+        return raw[name] if name in raw.columns else pd.Series([None] * n, index=raw.index,
+                                                                  dtype=object)
+
+    def numbers(name) -> np.ndarray:
+        return pd.to_numeric(column(name), errors="coerce").to_numpy(dtype="float64",
+                                                                     na_value=np.nan)
+
+    kind = np.char.lower(column("type").to_numpy(dtype=str, na_value=""))
+    strike = numbers("strike")
+    bid, ask, last = (np.clip(np.nan_to_num(numbers(c), nan=0.0), 0.0, None)
+                      for c in ("bid", "ask", "last"))
+    volume, oi = (np.clip(np.nan_to_num(numbers(c), nan=0.0), 0, None).astype("int64")
+                  for c in ("volume", "open_interest"))
+    iv = numbers("iv") / 100.0 if iv_in_percent else numbers("iv")
+    both = (bid > 0) & (ask > 0)
+    itm = column("in_the_money").to_numpy(dtype=object)
+    traded = pd.to_datetime(column("last_trade"), utc=True, errors="coerce")
+    if not isinstance(traded.dtype, pd.DatetimeTZDtype):  # e.g. an empty object column
+        traded = traded.astype("datetime64[ns, UTC]")
+    frame = pd.DataFrame({
+        "contract": column("contract").astype(str).to_numpy(),
+        "type": kind,
+        "strike": strike,
+        "expiry": column("expiry").to_numpy(dtype=object),
+        "bid": bid, "ask": ask, "last": last,
+        "mid": np.where(both, (bid + ask) / 2.0, last),
+        "volume": volume, "open_interest": oi,
+        "iv": iv,
+        "iv_ok": (iv >= IV_MIN) & (iv <= IV_MAX),  # NaN compares False
+        "in_the_money": np.array([bool(x) if x is not None and x == x else False for x in itm],
+                                 dtype=bool),
+        "last_trade": traded.array,
+    })
+    frame["type"] = frame["type"].astype(str)
     frame["contract"] = frame["contract"].astype(str)
-    frame = frame[frame["type"].isin(["call", "put"]) & frame["strike"].notna()]
-    return frame.sort_values(["type", "strike"], kind="stable").reset_index(drop=True)
+    keep = np.isin(kind, ("call", "put")) & ~np.isnan(strike)
+    frame = frame[keep] if not keep.all() else frame
+    order = np.lexsort((frame["strike"].to_numpy(), frame["type"].to_numpy() != "call"))
+    return frame.take(order).reset_index(drop=True)
 
 
 def quality_flags(frame: pd.DataFrame, *, market_open: bool, session_start: dt.datetime | None

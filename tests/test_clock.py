@@ -98,3 +98,11 @@ def test_frozen_pinned_and_running_clock():
 def test_parse_instant_naive_is_et_and_aware_is_converted():
     assert at("2026-11-20T10:00").tzinfo == clock.ET
     assert at("2026-11-20T15:00:00+00:00") == at("2026-11-20 10:00")
+
+
+def test_non_session_days_have_no_open_or_close():
+    with pytest.raises(ValueError):
+        clock.session_close(D(2026, 11, 26))
+    assert clock.expiry_close(D(2026, 11, 26)) == at("2026-11-26 16:00")
+    sched = clock.schedule()
+    assert {"open", "close"} <= set(sched.columns) and len(sched) > 2000

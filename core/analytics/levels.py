@@ -292,3 +292,30 @@ def key_levels(frame: pd.DataFrame, spot: float, T: float, r: float, q: float) -
         pc_volume=pcr.volume, pc_oi=pcr.oi,
         **dataclasses.asdict(move),
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class Alert:
+    """Price is within ``distance_pct`` (percent of spot, e.g. 0.4 = 0.4 %) of a level."""
+
+    level: str           # the level's name, e.g. "call_wall_gamma"
+    value: float         # the level, in price units
+    distance_pct: float  # |level - spot| / spot * 100
+    side: str            # "above" (level above spot) or "below"
+
+
+def proximity_alerts(spot: float, named_levels: dict[str, float | None],
+                     within_pct: float) -> list[Alert]:
+    """Levels within ``within_pct`` percent of ``spot`` (inclusive), nearest first.
+
+    distance % = |level − spot| / spot × 100; None/NaN levels are ignored. The one rule every
+    page uses for "price is near a level" alerts (Walls: 0.5–1 %, 0DTE: 0.3 %).
+    """
+    out = []
+    for name, value in named_levels.items():
+        if value is None or not np.isfinite(value) or spot <= 0:
+            continue
+        distance = abs(value - spot) / spot * 100.0
+        if distance <= within_pct + 1e-12:
+            out.append(Alert(name, float(value), distance, "above" if value >= spot else "below"))
+    return sorted(out, key=lambda a: a.distance_pct)

@@ -240,3 +240,14 @@ def test_key_levels_reject_several_expiries():
     b = _oi_chain({100: 10}, {95: 10}, expiry=E2)
     with pytest.raises(ValueError):
         levels.key_levels(pd.concat([a, b], ignore_index=True), 100.0, 0.1, 0.0, 0.0)
+
+
+def test_proximity_alerts_edges_and_order():
+    from core.analytics.levels import proximity_alerts
+
+    alerts = proximity_alerts(100.0, {"call_wall": 100.5, "put_wall": 99.0, "max_pain": 100.2,
+                                      "zero_gamma": None, "far": 110.0, "nan": float("nan")}, 0.5)
+    assert [a.level for a in alerts] == ["max_pain", "call_wall"]  # 0.5 % is inside (inclusive)
+    assert alerts[0].side == "above" and alerts[0].distance_pct == pytest.approx(0.2)
+    assert proximity_alerts(100.0, {"put_wall": 99.7}, 0.3)[0].side == "below"
+    assert proximity_alerts(100.0, {"x": 101.0}, 0.3) == []
