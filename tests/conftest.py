@@ -57,6 +57,9 @@ class CountingProvider:
     def history(self, symbol, period, interval):
         return self._call("history", symbol, period, interval)
 
+    def short_volume(self, symbol, day):
+        return self._call("short_volume", symbol, day)
+
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch):
