@@ -146,8 +146,10 @@ def budget_stats() -> dict:
 # --- plumbing ----------------------------------------------------------------------------------
 
 def _upstream(layer: _Layer, fn: Callable, *args):
-    """One provider call through the process-wide limiter, with shared back-off."""
-    layer.limiter.acquire()
+    """One provider call through the process-wide limiter (remote sources only), with shared
+    back-off after a rate limit."""
+    if getattr(layer.provider, "remote", True):
+        layer.limiter.acquire()
     try:
         result = fn(*args)
     except RateLimited:

@@ -31,6 +31,7 @@ class CountingProvider:
 
         self.inner = inner or SimulatedProvider()
         self.name = self.inner.name
+        self.remote = False
         self.calls: collections.Counter = collections.Counter()
         self.fail_with: Exception | None = None
         self.delay = 0.0

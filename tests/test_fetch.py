@@ -226,3 +226,15 @@ def test_auto_fallback_flags_every_chain(monkeypatch):
     fetch.reset()
     c = fetch.chain("SPY", fetch.expirations("SPY")[0])
     assert "fallback" in c.flags and fetch.provider_info()["simulated"]
+
+
+def test_remote_sources_pass_the_rate_limiter_and_back_off(upstream):
+    from core.errors import RateLimited
+
+    upstream.remote = True
+    fetch.quote("AAPL")
+    assert fetch.limiter_stats()["backoff_level"] == 0
+    upstream.fail_with = RateLimited("slow down")
+    with pytest.raises(RateLimited):
+        fetch.quote("MSFT")
+    assert fetch.limiter_stats()["backoff_level"] == 1  # every caller now waits it out

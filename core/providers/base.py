@@ -23,6 +23,7 @@ INTERVALS = ("1m", "5m", "15m", "30m", "1h", "1d")
 @runtime_checkable
 class Provider(Protocol):
     name: str  # "yahoo" | "simulated" | "replay"
+    remote: bool  # True: calls go over the network and pass the process-wide rate limiter
 
     def expirations(self, symbol: str) -> list[dt.date]:
         """Listed expiries, ascending, today's included while it trades. Raises SymbolNotFound."""

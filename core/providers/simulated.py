@@ -673,6 +673,7 @@ class SimulatedProvider:
     """
 
     name = NAME
+    remote = False  # computed locally: no upstream to be polite to, so no rate limit
 
     def __init__(self, fallback: bool = False):
         self.fallback = fallback

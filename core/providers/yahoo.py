@@ -581,6 +581,7 @@ class YahooProvider:
     """
 
     name = NAME
+    remote = True  # every call goes through the fetch layer's process-wide rate limiter
 
     def __init__(self, *, session: BoundedSession | None = None, timeout: float | None = None,
                  backoff: float = RATE_LIMIT_BACKOFF):
