@@ -349,11 +349,12 @@ def _source_key(source: Any):
 def derived(name: str, fn: Callable[..., Any], *sources: Any, **params: Any) -> Any:
     """``fn(*sources, **params)`` computed once per source version for every session.
 
-    The key is ``name`` + the identity of each source (a Chain is identified by symbol, expiry
-    and ``as_of``, so a refreshed chain gets a fresh result) + the params. ``fn`` must be pure
-    and its result is shared and read-only.
+    The key is ``name`` + ``fn``'s qualified name + the identity of each source (a Chain is
+    identified by symbol, expiry and ``as_of``, so a refreshed chain gets a fresh result) + the
+    params. ``fn`` must be pure and its result is shared and read-only.
     """
-    key = (name, tuple(_source_key(s) for s in sources), tuple(sorted(params.items())))
+    key = (name, f"{fn.__module__}.{fn.__qualname__}", tuple(_source_key(s) for s in sources),
+           tuple(sorted(params.items())))
     return _get().caches["derived"].get(key, lambda: fn(*sources, **params)).value
 
 

@@ -1,0 +1,405 @@
+"""The page shell: one call at the top of every page.
+
+::
+
+    with layout.page("walls") as page:          # config, banner, clock, session, errors, debug
+        sym = widgets.symbol_picker()
+        chain = fetch.chain(sym, widgets.expiry_picker(sym))
+        page.freshness(chain)                   # "as of 11:30:05 ET · 12 s old"
+        layout.chart(charts.strike_bars(...), levels=lines)
+
+:func:`page` sets the page config, enters the page's session namespace (deleting the previous
+page's), syncs the watchlist / debug flag with the URL, shows the SIMULATED MARKET banner when
+the data is simulated, the market clock and a freshness badge slot. Leaving the ``with`` block
+turns any :class:`~core.errors.DataError` into a clear message (never a traceback), audits the
+session state (see :func:`core.ui.session.audit`) and renders the memory debug panel when on.
+
+Pure helpers (tested without Streamlit): :func:`clock_text`, :func:`format_age`,
+:func:`freshness_text`, :func:`error_view`, :func:`cache_table`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+
+import pandas as pd
+import streamlit as st
+
+from core import cache, clock, config, errors, fetch, memory
+from core.schema import FLAG_TEXT, Chain, Quote
+from core.ui import charts, session
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "Options Dash"
+SIM_BANNER = "SIMULATED MARKET — not real quotes"
+MB = 1024 * 1024
+
+
+# --- the pages ---------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class PageSpec:
+    page_id: str   # session namespace name
+    path: str      # relative to Home.py
+    title: str
+    icon: str
+    purpose: str   # one line, shown on Home and under the page title
+
+
+HOME = PageSpec("home", "Home.py", "Home", ":material/home:",
+                "Market clock, data source, index snapshot and the way to every page.")
+PAGES: tuple[PageSpec, ...] = (
+    PageSpec("command", "pages/1_Command_Center.py", "Command Center",
+             ":material/space_dashboard:",
+             "The watchlist at a glance: a 0–100 bias score per symbol, walls and flow."),
+    PageSpec("trading", "pages/2_Trading_Dashboard.py", "Trading Dashboard",
+             ":material/candlestick_chart:",
+             "One symbol, everything live: price with option levels, GEX, unusual activity."),
+    PageSpec("finder", "pages/3_Stock_Option_Finder.py", "Stock Option Finder",
+             ":material/search:",
+             "Find the strikes that matter: full chain with greeks, top GEX strikes, smile."),
+    PageSpec("walls", "pages/4_Option_Volume_Walls.py", "Option Volume Walls",
+             ":material/bar_chart:",
+             "The levels for one expiry: volume and OI walls, zero gamma, max pain, pivot."),
+    PageSpec("zero_dte", "pages/5_0DTE.py", "0DTE", ":material/timer:",
+             "SPY, QQQ, ^SPX and IWM side by side for today's expiry, with a session timer."),
+    PageSpec("zero_dte_index", "pages/6_0DTE_by_Index.py", "0DTE by Index",
+             ":material/stacked_line_chart:",
+             "One index in depth: price, volume and GEX by strike, key strikes, the Mag 7."),
+    PageSpec("whales", "pages/7_Whale_Flows.py", "Whale Flows", ":material/waves:",
+             "Where the big money is: whale score, fresh positioning, skew and implied move."),
+)
+_BY_ID = {p.page_id: p for p in (HOME, *PAGES)}
+
+
+def spec(page_id: str) -> PageSpec:
+    return _BY_ID[page_id]
+
+
+# --- pure text helpers -------------------------------------------------------------------------
+
+def format_duration(seconds: float) -> str:
+    """``3d 4h`` / ``4h 29m`` / ``12m`` / ``45 s``."""
+    seconds = max(int(seconds), 0)
+    days, rem = divmod(seconds, 86400)
+    hours, rem = divmod(rem, 3600)
+    minutes, secs = divmod(rem, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m"
+    return f"{secs} s"
+
+
+def format_age(seconds: float) -> str:
+    """Age of data: ``12 s old``, ``5 min old``, ``3 h old``, ``2 d old``."""
+    seconds = max(float(seconds), 0.0)
+    if seconds < 90:
+        return f"{seconds:.0f} s old"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min old"
+    if seconds < 36 * 3600:
+        return f"{seconds / 3600:.0f} h old"
+    return f"{seconds / 86400:.0f} d old"
+
+
+STATE_LABEL = {"open": "Open", "pre-market": "Pre-market", "after-hours": "After hours",
+               "closed": "Closed"}
+STATE_COLOR = {"open": "green", "pre-market": "blue", "after-hours": "orange", "closed": "red"}
+
+
+def clock_text(status: clock.MarketStatus) -> tuple[str, str]:
+    """(time line, session line) for the header, e.g. ``("Fri 20 Nov · 11:30:00 ET",
+    "Open · closes 16:00 ET, in 4h 30m")``."""
+    at = status.at
+    when = f"{at:%a %d %b} · {at:%H:%M:%S} ET"
+    label = STATE_LABEL[status.state]
+    if status.state == "open":
+        close = status.closes_at
+        early = " (early close)" if clock.is_early_close(close.date()) else ""
+        line = (f"{label} · closes {close:%H:%M} ET{early}, "
+                f"in {format_duration(status.seconds_to_close)}")
+    elif status.state == "pre-market":
+        line = (f"{label} · opens {status.opens_at:%H:%M} ET, "
+                f"in {format_duration((status.opens_at - at).total_seconds())}")
+    else:
+        nxt = status.next_open
+        why = ""
+        if status.state == "closed":
+            why = " (weekend)" if at.weekday() >= 5 else " (holiday)"
+        line = (f"{label}{why} · next session {nxt:%a %d %b %H:%M} ET, "
+                f"in {format_duration((nxt - at).total_seconds())}")
+    return when, line
+
+
+def freshness_text(as_of: dt.datetime, now: dt.datetime, stale: bool = False) -> str:
+    """``as of 14:32:05 ET · 12 s old`` (+ `` · stale — upstream unavailable``)."""
+    local = as_of.astimezone(clock.ET)
+    stamp = f"{local:%H:%M:%S}" if local.date() == now.date() else f"{local:%a %d %b %H:%M:%S}"
+    text = f"as of {stamp} ET · {format_age((now - as_of).total_seconds())}"
+    return text + (" · stale — upstream unavailable" if stale else "")
+
+
+def error_view(exc: errors.DataError) -> tuple[str, str]:
+    """(kind, markdown) for a DataError: kind is ``warning``, ``info`` or ``error``."""
+    if isinstance(exc, errors.InvalidSymbol):
+        return "warning", f"**Invalid symbol.** {exc.message}"
+    if isinstance(exc, errors.SymbolNotFound):
+        return "warning", (f"**Symbol not found.** {exc.message} Check the ticker; "
+                           "only symbols with listed options can be shown.")
+    if isinstance(exc, errors.NoExpiry):
+        text = f"**No such expiry.** {exc.message}"
+        if exc.next_expiry is not None and f"{exc.next_expiry:%d %b}" not in exc.message:
+            text += f" Next expiry: {exc.next_expiry:%a %d %b %Y}."
+        return "info", text
+    if isinstance(exc, errors.RateLimited):
+        return "error", (f"**Data source is rate-limiting.** {exc.message} "
+                         "The page will work again in a few seconds.")
+    if isinstance(exc, errors.UpstreamError):
+        return "error", (f"**Data source unavailable.** {exc.message} "
+                         "No cached copy was available to show instead; try again shortly.")
+    return "error", f"**{exc.title}.** {exc.message}"
+
+
+def show_error(exc: errors.DataError, where=None) -> None:
+    """Render a DataError as a clear message (never a traceback)."""
+    kind, text = error_view(exc)
+    target = where or st
+    getattr(target, kind)(text, icon={"warning": ":material/warning:", "info":
+                                      ":material/info:", "error": ":material/error:"}[kind])
+
+
+def cache_table(stats: list[dict]) -> pd.DataFrame:
+    """The memory panel's per-cache table (one row per cache)."""
+    rows = []
+    for s in stats:
+        ev = s.get("evictions_by_reason", {})
+        rows.append({
+            "cache": s["name"],
+            "entries / cap": f"{s['entries']} / {s['max_entries']}",
+            "MB": round(s["bytes"] / MB, 2),
+            "hit rate": None if s.get("hit_rate") is None else round(100 * s["hit_rate"], 1),
+            "evictions": " · ".join(f"{k} {v}" for k, v in ev.items() if v) or "0",
+            "upstream calls": s["upstream_calls"],
+            "errors": s["errors"],
+            "fresh TTL s": s["fresh_ttl"],
+        })
+    return pd.DataFrame(rows, columns=["cache", "entries / cap", "MB", "hit rate", "evictions",
+                                       "upstream calls", "errors", "fresh TTL s"])
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+_CSS = """
+<style>
+.od-sim-banner {background: repeating-linear-gradient(45deg,#b91c1c,#b91c1c 14px,#991b1b 14px,
+  #991b1b 28px); color: #fff; font-weight: 800; letter-spacing: .06em; text-align: center;
+  padding: .45rem .8rem; border-radius: .4rem; font-size: 1.05rem; margin-bottom: .3rem;}
+.od-sim-banner small {font-weight: 500; letter-spacing: 0; opacity: .9; font-size: .8rem;}
+</style>
+"""
+
+
+def banner(provider: dict) -> None:
+    """The unmissable simulated-data banner (nothing when the data is live)."""
+    if not provider.get("simulated"):
+        return
+    st.markdown(_CSS + f'<div class="od-sim-banner" data-testid="od-sim-banner">{SIM_BANNER}'
+                f'<br><small>source: simulated market — {provider.get("reason", "")}</small>'
+                "</div>", unsafe_allow_html=True)
+
+
+def freshness_badge(*sources, where=None) -> None:
+    """An inline badge for Chains / Quotes / (as_of, stale) pairs: the oldest ``as_of`` wins and
+    any stale source marks the badge stale. For fragments; pages use ``page.freshness``."""
+    text = _freshness_markdown(sources)
+    if text:
+        (where or st).markdown(text)
+
+
+def _as_of_pairs(sources) -> list[tuple[dt.datetime, bool]]:
+    out = []
+    for src in sources:
+        if isinstance(src, (Chain, Quote)):
+            out.append((src.as_of, bool(src.stale)))
+        elif isinstance(src, tuple) and len(src) == 2:
+            out.append((src[0], bool(src[1])))
+        elif isinstance(src, dt.datetime):
+            out.append((src, False))
+    return out
+
+
+def _freshness_markdown(sources) -> str:
+    pairs = _as_of_pairs(sources)
+    if not pairs:
+        return ""
+    as_of = min(p[0] for p in pairs)
+    stale = any(p[1] for p in pairs)
+    text = freshness_text(as_of, clock.now(), stale)
+    color = "orange" if stale else "gray"
+    return f":{color}-badge[:material/schedule: {text}]"
+
+
+def chart(fig, *, levels=(), key: str | None = None, caption: str | None = None) -> None:
+    """Show a plotly figure full width, then the definitions of the levels it draws."""
+    st.plotly_chart(fig, width="stretch", key=key, theme="streamlit",
+                    config={"displaylogo": False, "scrollZoom": False})
+    notes = charts.level_notes(levels) if levels else ""
+    text = "  \n".join(t for t in (caption, notes) if t)
+    if text:
+        st.caption(text)
+
+
+def flags_caption(chain: Chain) -> None:
+    """The chain's data-quality flags as one caption line (market closed, OI as of prior close…)."""
+    notes = [FLAG_TEXT[f] for f in sorted(chain.flags) if f in FLAG_TEXT]
+    if notes:
+        st.caption(" · ".join(notes))
+
+
+def _debug_toggle_changed(wkey: str) -> None:
+    session.set_debug(bool(st.session_state.get(wkey)))
+
+
+def _sidebar(provider: dict, ns: session.PageState) -> None:
+    with st.sidebar:
+        st.caption(f"**{APP_NAME}** · data: {provider.get('name')}"
+                   + (" (SIMULATED)" if provider.get("simulated") else ""))
+        wkey = ns.key("debug.toggle")  # page-scoped widget, seeded from the global flag
+        if wkey not in st.session_state:
+            st.session_state[wkey] = session.debug_enabled()
+        st.toggle("Memory debug panel", key=wkey, on_change=_debug_toggle_changed, args=(wkey,),
+                  help="Process and cache memory, sessions, upstream calls (also ?debug=memory).")
+
+
+class Page:
+    """The shell of one page (see the module docstring). ``page.state`` is the page's session
+    namespace; ``page.key(name)`` a widget key inside it."""
+
+    def __init__(self, page_id: str, title: str | None = None, purpose: str | None = None,
+                 icon: str | None = None):
+        known = _BY_ID.get(page_id)
+        self.page_id = page_id
+        self.title = title or (known.title if known else page_id)
+        self.purpose = purpose if purpose is not None else (known.purpose if known else "")
+        self.icon = icon or (known.icon if known else None)
+        self.state: session.PageState | None = None
+        self.provider: dict = {}
+        self._fresh_slot = None
+        self._sources: list = []
+
+    def key(self, name: str) -> str:
+        return session.page_prefix(self.page_id) + name
+
+    # -- header --
+    def __enter__(self) -> "Page":
+        page_title = self.title if self.title == APP_NAME else f"{self.title} · {APP_NAME}"
+        st.set_page_config(page_title=page_title, page_icon=self.icon,
+                           layout="wide", initial_sidebar_state="expanded")
+        self.state = session.enter_page(self.page_id)
+        notes = session.sync_url()
+        try:
+            self.provider = fetch.provider_info()
+        except Exception:  # noqa: BLE001 - the banner must not take the page down
+            log.exception("provider_info failed")
+            self.provider = {"name": "unknown", "reason": "provider failed to start",
+                             "simulated": False}
+        banner(self.provider)
+        _sidebar(self.provider, self.state)
+        head, clock_col, fresh_col = st.columns([5, 3, 2], vertical_alignment="bottom")
+        with head:
+            st.markdown(f"### {self.icon + ' ' if self.icon else ''}{self.title}")
+            if self.purpose:
+                st.caption(self.purpose)
+        with clock_col:
+            status = clock.market_status()
+            when, line = clock_text(status)
+            st.markdown(f"**{when}**  \n:{STATE_COLOR[status.state]}-badge[{line}]")
+        with fresh_col:
+            self._fresh_slot = st.empty()
+        for note in notes:
+            st.warning(note, icon=":material/warning:")
+        return self
+
+    def freshness(self, *sources) -> None:
+        """Show (or update) the header's freshness badge from the data the page displays."""
+        self._sources.extend(sources)
+        text = _freshness_markdown(self._sources)
+        if text and self._fresh_slot is not None:
+            self._fresh_slot.markdown(text)
+
+    # -- footer --
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        handled = False
+        if exc is not None:
+            if not isinstance(exc, errors.DataError):
+                return False  # st.stop / rerun / a bug: let Streamlit handle it
+            show_error(exc)
+            handled = True
+        session.audit()
+        if session.debug_enabled():
+            memory_panel()
+        return handled
+
+
+def page(page_id: str, title: str | None = None, purpose: str | None = None,
+         icon: str | None = None) -> Page:
+    """``with layout.page("walls") as page:`` — the shell of a page (see :class:`Page`).
+    Known ids (:data:`PAGES`, ``home``) take their title, icon and purpose from the registry."""
+    return Page(page_id, title, purpose, icon)
+
+
+# --- the memory debug panel --------------------------------------------------------------------
+
+def memory_panel() -> None:
+    """Process RSS and its trend, system memory, caches, budget, sessions, provider."""
+    snap = memory.snapshot()
+    sessions = session.active_sessions()
+    state_kb = session.state_bytes() / 1024
+    budget = snap["budget"]
+    system = snap["system"]
+    st.divider()
+    with st.container(border=True, key="od-memory-panel"):
+        st.markdown("#### :material/memory: Memory debug")
+        c = st.columns(6)
+        samples = [round(b / MB, 1) for _, b in snap["rss_samples"]]
+        c[0].metric("Process RSS", f"{snap['rss'] / MB:,.0f} MB",
+                    chart_data=samples if len(samples) > 1 else None, chart_type="line",
+                    help=f"Resident memory of the server process; sparkline = last "
+                         f"{len(samples)} samples (one per ≥ 5 s, at most 120 kept).")
+        c[1].metric("System memory", f"{system['percent']:.0f}% used",
+                    help=f"{system['available'] / MB:,.0f} MB available of "
+                         f"{system['total'] / MB:,.0f} MB")
+        c[2].metric(f"Cache budget (of {budget['max_bytes'] / MB:,.0f} MB)",
+                    f"{budget['bytes'] / MB:,.1f} MB",
+                    help=f"One byte budget shared by every cache (LRU across caches): "
+                         f"{100 * budget['bytes'] / max(budget['max_bytes'], 1):.1f}% used, "
+                         f"{budget['entries']} entries, {budget['evictions']} budget evictions.")
+        c[3].metric("Active sessions", "n/a" if sessions is None else f"{sessions}",
+                    help="Browser tabs with an open connection to this server.")
+        c[4].metric("This session's state", f"{state_kb:,.1f} KB",
+                    help=f"st.session_state of this tab (budget "
+                         f"{session.STATE_BUDGET_BYTES // 1024} KB; small values only).")
+        c[5].metric("Upstream calls", f"{snap['upstream_calls']:,}",
+                    delta=f"{snap['errors']} errors" if snap["errors"] else None,
+                    delta_color="inverse",
+                    help="Calls that reached the data source (all caches), and errors.")
+        provider = snap["provider"]
+        lim = snap["limiter"]
+        st.caption(f"Provider: **{provider['name']}** ({provider['reason']}) · rate limit "
+                   f"{lim['rate_per_sec']:g}/s, waited {lim['waited_s']} s, rejected "
+                   f"{lim['rejected']}, back-off level {lim['backoff_level']}")
+        st.dataframe(cache_table(snap["caches"]), hide_index=True, width="stretch",
+                     column_config={"hit rate": st.column_config.NumberColumn(format="%.1f%%"),
+                                    "MB": st.column_config.NumberColumn(format="%.2f")})
+        if config.settings().allow_cache_clear:
+            if st.button("Clear all caches", key="od-clear-caches", type="secondary",
+                         help="Operator action (OPTIONS_DASH_ALLOW_CACHE_CLEAR=1): every "
+                              "session refetches."):
+                cache.clear_all()
+                st.toast("Caches cleared.")

@@ -1,0 +1,176 @@
+"""Shared inputs: symbol picker, expiry picker, watchlist editor.
+
+Each returns a validated value and keeps its state small and in the right place: the symbol is
+the session's *current symbol* (shared by pages), the expiry lives in the page's namespace, the
+watchlist in the session and the URL. Invalid input never reaches :mod:`core.fetch`: the picker
+shows why and keeps the last valid value.
+
+Pure helpers (tested without Streamlit): :func:`dte`, :func:`expiry_label`,
+:func:`zero_dte_or_next`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import streamlit as st
+
+from core import clock, fetch, symbols
+from core.errors import InvalidSymbol
+from core.ui import session
+
+QUICK_SYMBOLS = ("SPY", "QQQ", "IWM", "^SPX", "NVDA", "TSLA", "AAPL", "META")
+TRADING_QUICK = ("SPY", "QQQ", "NVDA", "TSLA", "AAPL", "PLTR", "META", "MSFT", "AMZN", "GOOGL",
+                 "AMD", "NFLX", "CRWD", "^SPX")
+
+
+# --- pure helpers ------------------------------------------------------------------------------
+
+def dte(expiry: dt.date, today: dt.date | None = None) -> int:
+    """Calendar days to expiry (0 on the expiry day)."""
+    return (expiry - (today or clock.today())).days
+
+
+def expiry_label(expiry: dt.date, today: dt.date | None = None) -> str:
+    """``Fri 20 Nov 2026 · 0DTE`` / ``Mon 23 Nov 2026 · 3 DTE``."""
+    days = dte(expiry, today)
+    tag = "0DTE" if days == 0 else f"{days} DTE"
+    return f"{expiry:%a %d %b %Y} · {tag}"
+
+
+def zero_dte_or_next(expiries: Sequence[dt.date], today: dt.date | None = None
+                     ) -> tuple[dt.date | None, str | None]:
+    """Today's expiry, or the next one with a note saying why there is no 0DTE."""
+    today = today or clock.today()
+    if not expiries:
+        return None, "No listed expiries."
+    if expiries[0] == today:
+        return today, None
+    nxt = expiries[0]
+    if not clock.is_session(today):
+        why = "the market is closed today (weekend)" if today.weekday() >= 5 else \
+            "the market is closed today (holiday)"
+    else:
+        why = "this symbol has no expiry today"
+    return nxt, f"No 0DTE: {why}. Showing the next expiry, {expiry_label(nxt, today)}."
+
+
+# --- symbol picker -----------------------------------------------------------------------------
+
+def _canonical_key(scope: str, key: str) -> str:
+    return session.SYMBOL_KEY if scope == "global" else session.page_state().key(key)
+
+
+def _pick(symbol: str, canonical: str, widget: str) -> None:
+    session.put(canonical, symbol)
+    st.session_state[widget] = symbol
+
+
+def symbol_picker(*, label: str = "Symbol", quick: Sequence[str] = QUICK_SYMBOLS,
+                  key: str = "symbol", scope: str = "global", default: str | None = None,
+                  help: str | None = None) -> str:
+    """A validated symbol input with quick buttons. Returns the chosen symbol (normalised).
+
+    ``scope="global"`` (default) reads and writes the session's current symbol, so the next
+    page opens on the same symbol; ``scope="page"`` keeps it in the page's namespace under
+    ``key``. Invalid input shows a warning and keeps the previous valid symbol.
+    """
+    canonical = _canonical_key(scope, key)
+    # The input's own key is page-scoped even for the global symbol: a widget key carried over
+    # from another page would come back empty, so each page seeds its input from the value.
+    widget = session.page_state().key(f"{key}.input")
+    state = st.session_state
+    if canonical not in state:
+        session.put(canonical, symbols.validate(default or session.DEFAULT_SYMBOL))
+    if widget not in state:
+        state[widget] = state[canonical]
+    cols = st.columns([2, 8], vertical_alignment="bottom")
+    typed = cols[0].text_input(
+        label, key=widget, max_chars=symbols.MAX_SYMBOL_LEN,
+        help=help or "A ticker (AAPL, SPY) or an index (^SPX, SPX, ^NDX). Press Enter.")
+    problem = None
+    try:
+        chosen = symbols.validate(typed)
+    except InvalidSymbol as exc:
+        problem, chosen = exc, state[canonical]
+    if chosen != state[canonical]:
+        session.put(canonical, chosen)
+    if quick:
+        with cols[1].container(horizontal=True, gap="small"):
+            for sym in quick:
+                st.button(sym, key=session.page_state().key(f"{key}.quick.{sym}"),
+                          on_click=_pick, args=(sym, canonical, widget),
+                          type="primary" if sym == chosen else "secondary")
+    if problem is not None:
+        st.warning(f"**Invalid symbol.** {problem.message} Still showing {chosen}.",
+                   icon=":material/warning:")
+    return chosen
+
+
+# --- expiry picker -----------------------------------------------------------------------------
+
+def expiry_picker(symbol: str, *, label: str = "Expiry", key: str = "expiry",
+                  max_options: int | None = None, prefer_0dte: bool = False,
+                  help: str | None = None, width: int | str = 320) -> dt.date:
+    """A select box of ``symbol``'s listed expiries labelled with DTE (0DTE marked), kept in
+    the page's namespace. ``prefer_0dte`` starts on today's expiry and, when there is none
+    (weekend, holiday, or no daily listing), says so and starts on the next one.
+
+    Raises the fetch layer's DataError (e.g. SymbolNotFound); the page shell renders it.
+    """
+    expiries = fetch.expirations(symbol)
+    if max_options:
+        expiries = expiries[:max_options]
+    today = clock.today()
+    wkey = session.page_state().key(f"{key}.{symbol}")
+    state = st.session_state
+    if wkey in state and state[wkey] not in expiries:
+        del state[wkey]
+    note = None
+    if prefer_0dte:
+        _, note = zero_dte_or_next(expiries, today)
+    choice = st.selectbox(label, expiries, key=wkey, format_func=lambda e: expiry_label(e, today),
+                          width=width,
+                          help=help or "Listed expiries with days to expiry; 0DTE = expires "
+                                       "today at the close.")
+    if note:
+        st.info(note, icon=":material/event_busy:")
+    return choice
+
+
+# --- watchlist editor --------------------------------------------------------------------------
+
+def _save_watchlist(text_key: str, notes_key: str) -> None:
+    notes = session.set_watchlist(st.session_state.get(text_key, ""))
+    session.put(notes_key, tuple(notes))
+    st.session_state[text_key] = " ".join(session.watchlist())
+
+
+def _reset_watchlist(text_key: str, notes_key: str) -> None:
+    session.set_watchlist(session.default_watchlist())
+    session.put(notes_key, ("Watchlist reset to the default.",))
+    st.session_state[text_key] = " ".join(session.watchlist())
+
+
+def watchlist_editor(*, label: str = "Watchlist") -> tuple[str, ...]:
+    """Edit the session's watchlist (<= max_watchlist symbols). Saved to the URL (``?wl=``), so
+    it survives reloads and can be bookmarked. Returns the current watchlist."""
+    cap = fetch.settings().max_watchlist
+    current = session.watchlist()
+    ns = session.page_state()
+    text_key, notes_key = ns.key("watchlist.text"), ns.key("watchlist.notes")
+    if text_key not in st.session_state:
+        st.session_state[text_key] = " ".join(current)
+    with st.form(ns.key("watchlist.form"), border=False):
+        st.text_area(f"{label} ({len(current)}/{cap} symbols)", key=text_key, height=90,
+                     help=f"Symbols separated by spaces or commas, at most {cap}. Invalid "
+                          "entries are rejected with a reason.")
+        cols = st.columns([1, 1, 3])
+        cols[0].form_submit_button("Save watchlist", on_click=_save_watchlist,
+                                   args=(text_key, notes_key), type="primary")
+        cols[1].form_submit_button("Reset to default", on_click=_reset_watchlist,
+                                   args=(text_key, notes_key))
+    for note in st.session_state.pop(notes_key, ()):
+        st.warning(note, icon=":material/playlist_remove:")
+    return session.watchlist()

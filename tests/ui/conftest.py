@@ -1,0 +1,13 @@
+"""Page tests see full exception details (production hides them: .streamlit/config.toml sets
+client.showErrorDetails = "none"), so a failing page test shows the real traceback."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1.util import patch_config_options
+
+
+@pytest.fixture(autouse=True)
+def _full_error_details():
+    with patch_config_options({"client.showErrorDetails": "full"}):
+        yield
