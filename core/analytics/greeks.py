@@ -41,64 +41,65 @@ def _pdf(x):
 
 
 def _prepare(S, K, T, r, q, sigma, is_call):
+    """Broadcast the inputs; a bad element gets S = NaN, which poisons every output of it."""
     S, K, T, r, q, sigma = (np.asarray(v, dtype="float64") for v in (S, K, T, r, q, sigma))
     is_call = np.asarray(is_call, dtype=bool)
     S, K, T, r, q, sigma, is_call = np.broadcast_arrays(S, K, T, r, q, sigma, is_call)
     bad = ~((S > 0) & (K > 0) & (T > 0) & (sigma > 0))  # NaN compares False -> bad
     with np.errstate(all="ignore"):
+        S = np.where(bad, np.nan, S)
         sqrt_t = np.sqrt(T)
         vol_t = sigma * sqrt_t
         d1 = (np.log(S / K) + (r - q + 0.5 * sigma * sigma) * T) / vol_t
         d2 = d1 - vol_t
-    return S, K, T, r, q, sigma, is_call, bad, sqrt_t, vol_t, d1, d2
+    return S, K, T, r, q, sigma, is_call, sqrt_t, vol_t, d1, d2
+
+
+def _signed_cdfs(d1, d2, is_call):
+    """(N(d1), N(d2)) for calls and (-N(-d1), -N(-d2)) = (N(d1) - 1, N(d2) - 1) for puts: one
+    formula then serves both sides (price = S e^{-qT} a - K e^{-rT} b, delta = e^{-qT} a, ...)."""
+    shift = np.where(is_call, 0.0, 1.0)
+    return ndtr(d1) - shift, ndtr(d2) - shift
 
 
 def price(S, K, T, r, q, sigma, is_call):
     """BSM price per share (same currency as ``S``); NaN for a bad element."""
-    S, K, T, r, q, sigma, is_call, bad, _, _, d1, d2 = _prepare(S, K, T, r, q, sigma, is_call)
+    S, K, T, r, q, sigma, is_call, _, _, d1, d2 = _prepare(S, K, T, r, q, sigma, is_call)
     with np.errstate(all="ignore"):
-        fs, fk = S * np.exp(-q * T), K * np.exp(-r * T)
-        call = fs * ndtr(d1) - fk * ndtr(d2)
-        put = fk * ndtr(-d2) - fs * ndtr(-d1)
-    return np.where(bad, np.nan, np.where(is_call, call, put))
+        a, b = _signed_cdfs(d1, d2, is_call)
+        return S * np.exp(-q * T) * a - K * np.exp(-r * T) * b
 
 
 def greeks(S, K, T, r, q, sigma, is_call) -> dict[str, np.ndarray]:
     """All greeks at once (see the module docstring for units): delta, gamma, vega, theta,
-    vanna, charm, plus ``price``."""
-    S, K, T, r, q, sigma, is_call, bad, sqrt_t, vol_t, d1, d2 = _prepare(
-        S, K, T, r, q, sigma, is_call)
+    vanna, charm, plus ``price``. With a = N(d1), b = N(d2) for calls and a = -N(-d1),
+    b = -N(-d2) for puts, the call and put formulas of the module docstring are one each."""
+    S, K, T, r, q, sigma, is_call, sqrt_t, vol_t, d1, d2 = _prepare(S, K, T, r, q, sigma, is_call)
     with np.errstate(all="ignore"):
-        dq, dr = np.exp(-q * T), np.exp(-r * T)
+        dq = np.exp(-q * T)
+        sdq, kdr = S * dq, K * np.exp(-r * T)
         n1 = _pdf(d1)
-        N1, N2, Nm1, Nm2 = ndtr(d1), ndtr(d2), ndtr(-d1), ndtr(-d2)
-        call_px = S * dq * N1 - K * dr * N2
-        put_px = K * dr * Nm2 - S * dq * Nm1
-        decay = -S * dq * n1 * sigma / (2.0 * sqrt_t)
-        theta_c = decay - r * K * dr * N2 + q * S * dq * N1
-        theta_p = decay + r * K * dr * Nm2 - q * S * dq * Nm1
-        common = dq * n1 * (2.0 * (r - q) * T - d2 * vol_t) / (2.0 * T * vol_t)
-        charm_c = q * dq * N1 - common
-        charm_p = -q * dq * Nm1 - common
-        out = {
-            "price": np.where(is_call, call_px, put_px),
-            "delta": np.where(is_call, dq * N1, -dq * Nm1),
-            "gamma": dq * n1 / (S * vol_t),
-            "vega": S * dq * n1 * sqrt_t / 100.0,
-            "theta": np.where(is_call, theta_c, theta_p) / DAYS_PER_YEAR,
-            "vanna": -dq * n1 * d2 / sigma / 100.0,
-            "charm": np.where(is_call, charm_c, charm_p) / DAYS_PER_YEAR,
+        a, b = _signed_cdfs(d1, d2, is_call)
+        dq_n1 = dq * n1
+        return {
+            "price": sdq * a - kdr * b,
+            "delta": dq * a,
+            "gamma": dq_n1 / (S * vol_t),
+            "vega": sdq * n1 * sqrt_t / 100.0,
+            "theta": (-sdq * n1 * sigma / (2.0 * sqrt_t) - r * kdr * b + q * sdq * a)
+            / DAYS_PER_YEAR,
+            "vanna": -dq_n1 * d2 / sigma / 100.0,
+            "charm": (q * dq * a - dq_n1 * (2.0 * (r - q) * T - d2 * vol_t) / (2.0 * T * vol_t))
+            / DAYS_PER_YEAR,
         }
-    return {k: np.where(bad, np.nan, v) for k, v in out.items()}
 
 
 def gamma(S, K, T, r, q, sigma):
     """Gamma alone, e^{-qT} n(d1) / (S sigma sqrt T), per $1 of the underlying (same for calls
     and puts): the hot path of zero-gamma re-pricing. NaN for a bad element."""
-    S, K, T, r, q, sigma, _, bad, _, vol_t, d1, _ = _prepare(S, K, T, r, q, sigma, True)
+    S, K, T, r, q, sigma, _, _, vol_t, d1, _ = _prepare(S, K, T, r, q, sigma, True)
     with np.errstate(all="ignore"):
-        g = np.exp(-q * T) * _pdf(d1) / (S * vol_t)
-    return np.where(bad, np.nan, g)
+        return np.exp(-q * T) * _pdf(d1) / (S * vol_t)
 
 
 def implied_vol(target, S, K, T, r, q, is_call, *, tol: float = 1e-8, iterations: int = 100):
