@@ -197,14 +197,15 @@ class Score:
 
 
 def money(value: float | None) -> str:
-    """``$1.23M`` / ``$456k`` / ``$789`` (n/a for None/NaN)."""
+    """``$1.23M`` / ``$456k`` / ``$789`` / ``−$86.42M`` (``n/a`` for None/NaN)."""
     if not _finite(value):
         return "n/a"
-    v = float(value)
+    sign, v = ("−" if value < 0 else ""), abs(float(value))
     for floor, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(v) >= floor:
-            return f"${v / floor:,.2f}{suffix}" if suffix != "k" else f"${v / floor:,.0f}k"
-    return f"${v:,.0f}"
+        if v >= floor:
+            digits = ",.0f" if suffix == "k" else ",.2f"
+            return f"{sign}${format(v / floor, digits)}{suffix}"
+    return f"{sign}${v:,.0f}"
 
 
 def _num(value, fmt: str = ",.2f") -> str:
@@ -261,7 +262,8 @@ def bias_score(x: ScoreInputs) -> Score:
 
 # --- suggested action --------------------------------------------------------------------------
 
-ACTION_PCT = 0.03  # fallback target / stop distance: ±3 % of spot
+ACTION_PCT = 0.03     # fallback target / stop distance: ±3 % of spot
+MIN_STOP_PCT = 0.01   # a stop is at least 1 % from spot (a wall closer than that is no stop)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -280,24 +282,40 @@ class Action:
 
 
 def suggest_action(spot: float, band_name: str, call_wall: float | None,
-                   put_wall: float | None, pct: float = ACTION_PCT) -> Action:
-    """Bullish → long: target = the call wall when it is above spot, else spot × (1 + 3 %);
-    stop = the put wall when it is below spot, else spot × (1 − 3 %).
-    Bearish → short: target = the put wall when below spot, else spot × (1 − 3 %); stop = the
-    call wall when above spot, else spot × (1 + 3 %).
+                   put_wall: float | None, pct: float = ACTION_PCT,
+                   min_stop: float = MIN_STOP_PCT) -> Action:
+    """Suggested action (prices in the underlying's units).
+
+    Bullish → long: target = the call wall when it is above spot, else spot × (1 + 3 %);
+    stop = the put wall when it is below spot, but at least 1 % below spot
+    (min(put wall, spot × 0.99)), else spot × (1 − 3 %).
+    Bearish → short, the mirror image: target = the put wall when below spot, else
+    spot × (1 − 3 %); stop = max(call wall, spot × 1.01) when the call wall is above spot, else
+    spot × (1 + 3 %).
     Neutral → wait (no target, no stop). Reward/risk = |target − spot| / |spot − stop|.
     """
     up, down = spot * (1 + pct), spot * (1 - pct)
     above = _finite(call_wall) and call_wall > spot
     below = _finite(put_wall) and put_wall < spot
     label = f"{100 * pct:.0f}%"
+    near = f"{100 * min_stop:.0f}%"
     if band_name == "Bullish":
         target, tb = (float(call_wall), "call wall (OI)") if above else (up, f"+{label}")
-        stop, sb = (float(put_wall), "put wall (OI)") if below else (down, f"−{label}")
+        if below:
+            floor = spot * (1 - min_stop)
+            stop, sb = ((float(put_wall), "put wall (OI)") if put_wall <= floor
+                        else (floor, f"−{near}: put wall too close"))
+        else:
+            stop, sb = down, f"−{label}"
         side, text = "long", "Long bias: look for calls / long stock toward the target"
     elif band_name == "Bearish":
         target, tb = (float(put_wall), "put wall (OI)") if below else (down, f"−{label}")
-        stop, sb = (float(call_wall), "call wall (OI)") if above else (up, f"+{label}")
+        if above:
+            cap = spot * (1 + min_stop)
+            stop, sb = ((float(call_wall), "call wall (OI)") if call_wall >= cap
+                        else (cap, f"+{near}: call wall too close"))
+        else:
+            stop, sb = up, f"+{label}"
         side, text = "short", "Short bias: look for puts / short stock toward the target"
     else:
         return Action("wait", "No edge: wait (range between the walls)", float(spot), None, "",
@@ -529,6 +547,14 @@ def macd_label(sig: MacdSignal) -> str:
     return f"{sig.state} signal" if sig.state else "–"
 
 
+def percent_of(value: float | None, base: float) -> float | None:
+    """``value`` as a percent of ``base``: value / base × 100 (e.g. an expected move of 2.13 on
+    a 672.65 spot is 0.32 %). None when either is missing or base is not > 0."""
+    if not _finite(value) or not _finite(base) or base <= 0:
+        return None
+    return float(value) / float(base) * 100.0
+
+
 def wall_distance_pct(spot: float, wall: float | None) -> float | None:
     """Signed distance from spot to a wall in percent of spot: (wall − spot) / spot × 100
     (positive = the wall is above spot). None when the wall is undefined."""
@@ -683,14 +709,16 @@ def _with_side(table: pd.DataFrame, as_of: dt.datetime) -> pd.DataFrame:
 def unusual_table(chains: Sequence, top_n: int = 15) -> pd.DataFrame:
     """Unusual activity (:func:`core.analytics.flows.unusual`, default rules) over several
     expiries' chains, largest premium first, ``top_n`` rows, with the approximate side proxy
-    (None when the market is closed). Columns :data:`UNUSUAL_COLUMNS`."""
+    (None when the market is closed). Columns :data:`UNUSUAL_COLUMNS`; ``iv`` is NaN where the
+    quote's IV is flagged absurd (``iv_ok`` False)."""
     parts = [_with_side(flows.unusual(c.frame), c.as_of) for c in chains if len(c.frame)]
     parts = [p for p in parts if len(p)]
     if not parts:
         return pd.DataFrame(columns=UNUSUAL_COLUMNS)
     out = pd.concat(parts, ignore_index=True).sort_values("premium", ascending=False,
-                                                           kind="stable")
-    return out.head(top_n)[UNUSUAL_COLUMNS].reset_index(drop=True)
+                                                           kind="stable").head(top_n)
+    out = out.assign(iv=out["iv"].where(out["iv_ok"].astype(bool)))  # absurd IVs not shown
+    return out[UNUSUAL_COLUMNS].reset_index(drop=True)
 
 
 # --- Whale Flows -------------------------------------------------------------------------------
@@ -769,8 +797,8 @@ def whale_result(symbol: str, quote, chains: Sequence, *, keep: int = WHALE_KEEP
     dollar_volume = float(quote.day_volume) * price
     notes = []
     if not dollar_volume > 0:
-        notes.append(f"{symbol}: no underlying volume yet today, so no whale score "
-                     "(it needs the day's dollar volume).")
+        notes.append(f"{symbol}: no whale score — it needs the underlying's share volume "
+                     "today (none before the open, none for a cash index).")
     whale_parts, fresh_parts, skew_rows = [], [], []
     for c in chains:
         if not len(c.frame):
@@ -817,6 +845,11 @@ def whale_table(results: Iterable[WhaleResult], min_score: float = 0.0,
             .reset_index(drop=True))
 
 
+def premium_total(table: pd.DataFrame) -> float:
+    """Σ ``premium`` ($) of a contract table (e.g. the whale contracts shown); 0 when empty."""
+    return float(table["premium"].sum()) if len(table) else 0.0
+
+
 def fresh_table(results: Iterable[WhaleResult], top_n: int = 5) -> pd.DataFrame:
     """Every symbol's top ``top_n`` fresh-positioning contracts, ranked by fresh score."""
     parts = [r.fresh.head(top_n) for r in results if len(r.fresh)]
@@ -827,10 +860,22 @@ def fresh_table(results: Iterable[WhaleResult], top_n: int = 5) -> pd.DataFrame:
             .reset_index(drop=True))
 
 
-def skew_table(results: Iterable[WhaleResult], nearest_only: bool = False) -> pd.DataFrame:
-    """Skew & implied move rows (:data:`SKEW_COLUMNS`) of every symbol, by symbol then expiry;
-    ``nearest_only`` keeps each symbol's first scanned expiry."""
-    parts = [r.skew.head(1) if nearest_only else r.skew for r in results if len(r.skew)]
+def skew_table(results: Iterable[WhaleResult], reference_only: bool = False) -> pd.DataFrame:
+    """Skew & implied move rows (:data:`SKEW_COLUMNS`) of every symbol, by symbol then expiry.
+
+    ``reference_only`` keeps one row per symbol: its first scanned expiry with at least 1 DTE
+    (a 0DTE's wings rarely reach 25Δ and its 1σ move covers only the rest of the session), or
+    the first expiry when every scanned one expires today.
+    """
+    parts = []
+    for r in results:
+        if not len(r.skew):
+            continue
+        if reference_only:
+            later = r.skew[r.skew["dte"] >= 1]
+            parts.append(later.head(1) if len(later) else r.skew.head(1))
+        else:
+            parts.append(r.skew)
     if not parts:
         return pd.DataFrame(columns=SKEW_COLUMNS)
     return pd.concat(parts, ignore_index=True)
@@ -878,6 +923,16 @@ def whale_task(symbol: str, *, source, expiries: int = 2) -> WhaleResult:
         raise NoExpiry(f"{symbol} has no listed expiry.", symbol=symbol)
     chains = [source.chain(symbol, e, strikes=_full(source)) for e in listed]
     return whale_result(symbol, quote, chains, stale=any(c.stale for c in chains))
+
+
+def skipped_lines(skipped: dict[str, str]) -> list[str]:
+    """A scan's skipped symbols grouped by reason, one markdown line per reason, most symbols
+    first: ``**No such symbol.** — ZZ1, ZZ2``."""
+    by_reason: dict[str, list[str]] = {}
+    for sym, reason in skipped.items():
+        by_reason.setdefault(reason, []).append(sym)
+    ordered = sorted(by_reason.items(), key=lambda item: -len(item[1]))
+    return [f"**{reason}** — {', '.join(syms)}" for reason, syms in ordered]
 
 
 def oldest(items: Iterable[Any]) -> tuple[dt.datetime, bool] | None:

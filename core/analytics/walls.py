@@ -56,6 +56,14 @@ def clamp(asked: int, cap: int, what: str, *, low: int = 1) -> tuple[int, str | 
     return value, f"Showing {value} {what}: {int(asked)} asked, {bound} is {value}."
 
 
+def pct_from_spot(level: float | None, spot: float) -> float | None:
+    """Where a level sits relative to spot, in percent: (level / S − 1) × 100 (above spot > 0);
+    None when the level is."""
+    if level is None or not np.isfinite(level) or not spot > 0:
+        return None
+    return (level / spot - 1.0) * 100.0
+
+
 def concat(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
     """Several expiries' frames as one long frame (the multi-expiry convention)."""
     frames = [f for f in frames if len(f)]
@@ -129,7 +137,8 @@ class StackedWalls:
     ``per_expiry``: one row per expiry: ``expiry``, ``call_wall``, ``put_wall`` (NaN if none).
     ``strength``: one row per (side, strike) with any size: ``strength`` = Σ relative over the
     expiries (0 … number of expiries), ``walls`` = in how many expiries it is THE wall,
-    ``expiries`` = those expiries ("20 Nov, 27 Nov"), ``size`` = Σ size; strongest first.
+    ``expiries`` = those expiries ("20 Nov, 27 Nov"), ``size`` = Σ size, ``distance_pct`` =
+    (K / S − 1) × 100; strongest first.
     """
 
     kind: str
@@ -188,17 +197,18 @@ def stacked_walls(frames: Sequence[pd.DataFrame], spot: float, kind: str) -> Sta
              else pd.DataFrame(columns=layer_cols).astype({"strike": "float64", "size": "float64",
                                                           "relative": "float64"}))
     wall_rows = layer[layer["is_wall"].astype(bool)]
-    named = (wall_rows.groupby(["side", "strike"])["expiry"].agg(lambda s: expiry_list_text(sorted(s)))
-             .rename("expiries"))
+    named = (wall_rows.groupby(["side", "strike"])["expiry"]
+             .agg(lambda s: expiry_list_text(sorted(s))).rename("expiries"))
     score = (layer[layer["size"] > 0].groupby(["side", "strike"])
              .agg(strength=("relative", "sum"), walls=("is_wall", "sum"), size=("size", "sum")))
     score = score.join(named).reset_index()
     score["expiries"] = score["expiries"].fillna("")
     score["walls"] = score["walls"].astype("int64")
-    score["distance"] = (score["strike"] - spot).abs()
-    score = (score.sort_values(["strength", "walls", "size", "distance"],
+    score["distance_pct"] = (score["strike"] / spot - 1.0) * 100.0
+    score["_near"] = score["distance_pct"].abs()
+    score = (score.sort_values(["strength", "walls", "size", "_near"],
                                ascending=[False, False, False, True], kind="stable")
-             .drop(columns="distance").reset_index(drop=True))
+             .drop(columns="_near").reset_index(drop=True))
     table = pd.DataFrame(per_expiry, columns=["expiry", "call_wall", "put_wall"])
     return StackedWalls(kind, tuple(expiries), layer, table, score)
 

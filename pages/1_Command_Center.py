@@ -1,0 +1,229 @@
+"""1 · Command Center — the watchlist at a glance.
+
+One shared scan (``core.fetch.scan``) builds a row per symbol with
+``core.analytics.scanner.command_task``: the 0–100 bias score and its band, the suggested action,
+walls, flow and a 30-day chart. The first session to ask starts the scan, later ones join it; the
+finished result is cached and served to every session. Only the user's choices live in session
+state.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+
+import streamlit as st
+
+from core import clock, fetch
+from core.analytics import scanner
+from core.ui import charts, charts_scan, layout, session, widgets
+
+SCAN_WAIT_S = 90.0  # longest a run watches the progress bar before showing partial results
+TASK = functools.partial(scanner.command_task, source=fetch)
+TABS = ("All", "Top 10", "Bullish", "Bearish")
+BADGE = {"Bullish": "green", "Neutral": "gray", "Bearish": "red"}
+SHORT = {"gamma": "γ strike", "premium": "premium", "whales": "whales", "pc": "P/C",
+         "trend": "trend", "walls": "walls", "activity": "vol/OI", "short": "short vol"}
+CARD_LINES = ("**Cards** · 30 daily candles · SMA10 (blue) and EMA21 (amber) of daily closes · "
+              "▲/▼ MACD(12,26,9) crosses above / below its signal line · "
+              "**Call wall (OI)** strike with the most call open interest · **Put wall (OI)** "
+              "strike with the most put open interest · **Abs. gamma strike** strike with the "
+              "largest |net GEX| (calls +, puts −) · **Price** last price. All levels from the "
+              "nearest expiry.")
+SCORE_HELP = """**Score** = 50 + the components below, clipped to 0–100 (nearest expiry's chain):
+- price above the absolute gamma strike (max |net GEX|) **+15**, below **−15**
+- call premium > 1.5 × put premium **+20**; put > 1.5 × call **−20** (premium = volume × mid × 100)
+- best call whale score > best put whale score **+10**, lower **−10**
+- put/call volume < 0.8 **+10**, > 1.2 **−10**
+- EMA 8/21/50/200 stack: Strong up **+15**, Up **+10**, Down **−10**, Strong down **−15**
+- nearer OI wall: call wall nearer **−10**, put wall nearer **+10**
+- any contract with volume/OI > 5 **+10**
+- short-volume share of the previous session (FINRA Reg SHO) > 55 % **+10**, < 45 % **−10**;
+  left out when there is no record (cash indexes)
+
+**Bands** (the same everywhere): Bullish ≥ 70 · Neutral 31–69 · Bearish ≤ 30.
+**Action**: Bullish → long, target the call wall (if above price, else +3 %), stop at the put wall
+(if below, else −3 %); Bearish → the mirror image; Neutral → wait. R/R = reward ÷ risk.
+Not advice: a summary of positioning, computed from one snapshot."""
+
+COLUMNS = {
+    "symbol": st.column_config.TextColumn("Symbol", pinned=True),
+    "score": st.column_config.ProgressColumn("Score", min_value=0, max_value=100, format="%d",
+                                             help="0–100 bias score (see How the score works)"),
+    "band": st.column_config.TextColumn("Band", help="Bullish ≥ 70, Neutral 31–69, Bearish ≤ 30"),
+    "price": st.column_config.NumberColumn("Price", format="%.2f"),
+    "change_pct": st.column_config.NumberColumn("Chg %", format="%+.2f%%",
+                                                help="vs the previous close"),
+    "trend": st.column_config.TextColumn("Trend", help="EMA 8/21/50/200 stack, daily"),
+    "call_premium": st.column_config.NumberColumn("Call prem $", format="compact"),
+    "put_premium": st.column_config.NumberColumn("Put prem $", format="compact"),
+    "flow": st.column_config.NumberColumn("Flow $", format="compact",
+                                          help="call + put premium today, nearest expiry"),
+    "pc_volume": st.column_config.NumberColumn("P/C vol", format="%.2f",
+                                               help="put volume ÷ call volume"),
+    "max_vol_oi": st.column_config.NumberColumn("Max vol/OI", format="%.1f"),
+    "abs_gamma_strike": st.column_config.NumberColumn("Abs γ strike", format="%.2f"),
+    "call_wall": st.column_config.NumberColumn("Call wall (OI)", format="%.2f"),
+    "put_wall": st.column_config.NumberColumn("Put wall (OI)", format="%.2f"),
+    "action": st.column_config.TextColumn("Action"),
+    "target": st.column_config.NumberColumn("Target", format="%.2f"),
+    "stop": st.column_config.NumberColumn("Stop", format="%.2f"),
+    "reward_risk": st.column_config.NumberColumn("R/R", format="%.2f"),
+    "short_share": st.column_config.NumberColumn("Short vol %", format="percent",
+                                                 help="FINRA Reg SHO short ÷ total volume, "
+                                                      "previous session"),
+    "expiry": st.column_config.DateColumn("Expiry", format="ddd D MMM"),
+}
+
+
+def watch(job, what: str) -> bool:
+    """Show the shared job's progress until it is done (at most SCAN_WAIT_S); True when done."""
+    if job.done:
+        return True
+    bar = st.progress(job.progress, text=f"Scanning {what}…")
+    deadline = time.monotonic() + SCAN_WAIT_S
+    while not job.done and time.monotonic() < deadline:
+        job.wait(0.2)
+        bar.progress(job.progress, text=f"Scanning {what}: {job.completed}/{job.total} symbols")
+    bar.empty()
+    return job.done
+
+
+def card(row: scanner.CommandRow) -> None:
+    with st.container(border=True):
+        s = row.score
+        st.markdown(f"**{row.symbol}** {row.price:,.2f} ({row.change_pct:+.2f}%) "
+                    f":{BADGE[s.band]}-badge[{s.value} · {s.band}]",
+                    help=f"Trend {row.trend} · nearest expiry {row.expiry:%a %d %b}")
+        lines = [lv for lv in (charts.level("call_wall_oi", row.call_wall),
+                               charts.level("put_wall_oi", row.put_wall),
+                               charts.level("abs_gamma_strike", row.abs_gamma_strike),
+                               charts.level("spot", row.price, name="Price")) if lv]
+        fig = charts_scan.card_chart(row.card.bars, sma10=row.card.sma10, ema21=row.card.ema21,
+                                     crosses=row.card.crosses, levels=lines)
+        st.plotly_chart(fig, width="stretch", config={"displaylogo": False})
+        a = row.action
+        if a.side == "wait":
+            rng = (f" {row.put_wall:,.2f}–{row.call_wall:,.2f}"
+                   if row.put_wall is not None and row.call_wall is not None else "")
+            st.markdown(f"**Wait** · no edge{' · walls' + rng if rng else ''}")
+        else:
+            rr = "n/a" if a.reward_risk is None else f"{a.reward_risk:.2f}"
+            st.markdown(f"**{a.side.title()}** · target {a.target:,.2f} ({a.target_basis}) · "
+                        f"stop {a.stop:,.2f} ({a.stop_basis}) · R/R {rr}", help=a.text)
+        points = {c.key: "—" if c.points is None else f"{c.points:+d}" for c in s.components}
+        st.caption(" · ".join(f"{SHORT[c.key]} {points[c.key]}" for c in s.components),
+                   help="\n\n".join(f"**{c.label}** {points[c.key]}: {c.detail}"
+                                     for c in s.components))
+        st.caption(f"Calls {scanner.money(row.call_premium)} · puts "
+                   f"{scanner.money(row.put_premium)} · P/C "
+                   f"{'n/a' if row.pc_volume is None else f'{row.pc_volume:.2f}'}")
+        if row.short is None:
+            st.caption(":orange[Short volume: no Reg SHO record — left out of the score.]")
+        else:
+            st.caption(f"Short volume {row.short['short_share']:.1%} of "
+                       f"{row.short['date']:%d %b} volume (Reg SHO, {row.short['source']}).")
+
+
+def cards(rows: list, limit: int) -> None:
+    shown = rows[:limit]
+    for start in range(0, len(shown), 3):
+        for col, row in zip(st.columns(3), shown[start:start + 3]):
+            with col:
+                card(row)
+    if len(rows) > limit:
+        st.caption(f"Cards for the first {limit} of {len(rows)} symbols; the table lists all.")
+
+
+def results(page, rows: list, bands, min_vol_oi: float, sort: str, limit: int) -> None:
+    table = scanner.sort_table(scanner.filter_table(scanner.command_table(rows), bands,
+                                                    min_vol_oi), sort)
+    by_symbol = {r.symbol: r for r in rows}
+    sm = scanner.summary(table)
+    m = st.columns(7)
+    m[0].metric("Symbols", f"{sm.count} / {len(rows)}", help="shown after filters / scanned")
+    m[1].metric("Bullish", sm.bullish, help="score ≥ 70")
+    m[2].metric("Neutral", sm.neutral, help="score 31–69")
+    m[3].metric("Bearish", sm.bearish, help="score ≤ 30")
+    m[4].metric("Average score", "n/a" if sm.average is None else f"{sm.average:.1f}")
+    m[5].metric("Call premium", scanner.money(sm.call_premium),
+                help="Σ volume × mid × 100 over calls of each symbol's nearest expiry")
+    m[6].metric("Put premium", scanner.money(sm.put_premium),
+                help="Σ volume × mid × 100 over puts of each symbol's nearest expiry")
+    st.download_button("Download CSV", table.to_csv(index=False).encode(),
+                       file_name=f"command_center_{clock.now():%Y%m%d_%H%M}.csv",
+                       mime="text/csv", on_click="ignore", key=page.key("csv"),
+                       icon=":material/download:", help="The table below, filtered and sorted.")
+
+    views = {"All": table, "Top 10": scanner.top(table, 10),
+             "Bullish": table[table["band"] == "Bullish"],
+             "Bearish": table[table["band"] == "Bearish"]}
+    tabs = st.tabs(list(TABS), key=page.key("tab"), on_change="rerun")
+    for name, tab in zip(TABS, tabs):
+        if not tab.open:
+            continue
+        with tab:
+            view = views[name]
+            if view.empty:
+                st.info(f"No symbol in {name} with these filters.", icon=":material/info:")
+                continue
+            if name == "All":
+                layout.chart(charts_scan.score_bars(view["symbol"], view["score"], view["band"],
+                                                    title="Bias score by symbol"),
+                             caption="Bars: 0–100 bias score, coloured by band; dashed lines "
+                                     "at the band edges 30 and 70.")
+            st.dataframe(view, hide_index=True, width="stretch", column_config=COLUMNS)
+            st.caption(CARD_LINES)
+            cards([by_symbol[s] for s in view["symbol"]], limit)
+
+
+with layout.page("command") as page:
+    cap = fetch.settings().max_watchlist
+    with st.expander(f"Watchlist ({len(session.watchlist())}/{cap} symbols)",
+                     icon=":material/list:"):
+        widgets.watchlist_editor()
+    watchlist = session.watchlist()
+
+    mode = st.segmented_control("Scan", ["Watchlist", "One symbol"], default="Watchlist",
+                                key=page.key("mode"), required=True,
+                                help="Scan the whole watchlist or one symbol.") or "Watchlist"
+    if mode == "One symbol":
+        targets = [widgets.symbol_picker(label="Symbol to scan", quick=widgets.QUICK_SYMBOLS)]
+        what = targets[0]
+    else:
+        targets = list(watchlist)
+        what = f"{len(targets)} watchlist symbols"
+
+    f = st.columns([3, 2, 2, 2], vertical_alignment="bottom")
+    bands = f[0].multiselect("Bias band", scanner.BANDS, default=list(scanner.BANDS),
+                             key=page.key("bands"),
+                             help="Bullish ≥ 70 · Neutral 31–69 · Bearish ≤ 30")
+    min_vol_oi = f[1].number_input("Min volume/OI", min_value=0.0, max_value=1000.0,
+                                   value=0.0, step=0.5, key=page.key("min_vol_oi"),
+                                   help="Keep symbols where some contract of the nearest expiry "
+                                        "traded at least this many times its open interest.")
+    sort = f[2].selectbox("Sort by", list(scanner.SORTS), key=page.key("sort"),
+                          help="Score, price and flow: largest first; symbol: A→Z.")
+    limit = f[3].slider("Charts per tab", 3, cap, 9, step=3, key=page.key("cards"),
+                        help="Cards with a chart; the table always lists every symbol.")
+    with st.expander("How the score works", icon=":material/help:"):
+        st.markdown(SCORE_HELP)
+
+    job = fetch.scan("command", TASK, targets)
+    done = watch(job, what)
+    rows = [r for _, r in job.ordered_results()]
+    fresh = scanner.oldest(rows)
+    if fresh:
+        page.freshness(fresh)
+    if not done:
+        st.info(f"Still scanning: {job.completed}/{job.total} symbols done; showing those "
+                "ready. Rerun to see the rest.", icon=":material/hourglass_top:")
+        st.button("Refresh", key=page.key("refresh"))
+    if job.skipped:
+        st.warning(f"Skipped {len(job.skipped)} of {job.total}:  \n"
+                   + "  \n".join(scanner.skipped_lines(job.skipped)),
+                   icon=":material/skip_next:")
+    if rows:
+        results(page, rows, bands, min_vol_oi, sort, limit)
+    else:
+        st.info("No symbol could be scanned.", icon=":material/info:")

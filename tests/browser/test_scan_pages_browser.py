@@ -1,0 +1,95 @@
+"""The three multi-symbol pages in chromium: each loads with its charts and no exception, a cold
+scan shows a progress bar and completes, and the CSV export downloads a well-formed file."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pandas as pd
+import pytest
+
+from core.analytics import scanner
+from tests.browser.conftest import open_page, screenshot, wait_idle
+
+pytestmark = pytest.mark.browser
+
+EXCEPTION = '[data-testid="stException"]'
+CHART = '[data-testid="stPlotlyChart"] .js-plotly-plot'
+PROGRESS = '[data-testid="stProgress"]'
+SCAN_PAGES = ("pages/1_Command_Center.py", "pages/2_Trading_Dashboard.py",
+              "pages/7_Whale_Flows.py")
+# symbols no other browser test scans, so the scan below starts cold on the shared server
+COLD_WATCHLIST = "KO,PEP,CVX,WFC,MRK,PFE,ABBV,LLY,CAT,DE"
+
+
+SMALL_WATCHLIST = "AAPL,SPY,NVDA"
+SCAN_TIMEOUT_MS = 150_000  # a cold scan on a busy 2-core machine
+
+
+@pytest.mark.parametrize("path", SCAN_PAGES)
+def test_scan_page_loads_with_charts(page, server, path):
+    page.set_default_timeout(SCAN_TIMEOUT_MS)
+    open_page(page, server, path, f"wl={SMALL_WATCHLIST}")
+    page.wait_for_selector(CHART)
+    assert page.locator(EXCEPTION).count() == 0
+    assert page.locator(CHART).count() >= (3 if "Trading" in path else 1)
+    assert page.locator(PROGRESS).count() == 0  # the scan finished before the run ended
+    screenshot(page, "scan-" + path.removeprefix("pages/").removesuffix(".py"))
+
+
+# Records every progress-bar text the page shows, however briefly (a fast cold scan on an idle
+# machine may finish between two polls of a plain wait_for).
+_WATCH_PROGRESS = """
+window.__progress = [];
+new MutationObserver(() => {
+  for (const el of document.querySelectorAll('[data-testid="stProgress"]')) {
+    const text = el.innerText.trim();
+    if (text && window.__progress[window.__progress.length - 1] !== text) {
+      window.__progress.push(text);
+    }
+  }
+}).observe(document, {childList: true, subtree: true, characterData: true});
+"""
+
+
+def test_a_cold_scan_shows_progress_then_its_cards(page, server):
+    page.set_default_timeout(SCAN_TIMEOUT_MS)
+    page.add_init_script(_WATCH_PROGRESS)
+    open_page(page, server, "pages/1_Command_Center.py", f"wl={COLD_WATCHLIST}")
+    page.wait_for_selector(CHART)
+    seen = page.evaluate("() => window.__progress")
+    assert seen and all(t.startswith("Scanning 10 watchlist symbols") for t in seen), seen
+    assert page.locator(PROGRESS).count() == 0  # gone once the scan completed
+    assert page.locator(EXCEPTION).count() == 0
+    assert page.locator('[data-testid="stMetricValue"]').first.inner_text().strip() == "10 / 10"
+    assert page.locator(CHART).count() >= 1 + 9  # the score chart and the cards
+
+
+def _download(page) -> pd.DataFrame:
+    """Click the page's (single) CSV button and parse what the browser saved."""
+    with page.expect_download() as info:
+        page.get_by_role("button", name=re.compile("Download CSV")).click()
+    download = info.value
+    assert download.suggested_filename.endswith(".csv")
+    with open(download.path(), "rb") as fh:
+        raw = fh.read()
+    return pd.read_csv(io.BytesIO(raw))
+
+
+def test_csv_exports_are_well_formed(page, server):
+    page.set_default_timeout(SCAN_TIMEOUT_MS)
+    open_page(page, server, "pages/1_Command_Center.py", f"wl={COLD_WATCHLIST}")
+    page.wait_for_selector(CHART)
+    table = _download(page)
+    assert list(table.columns) == scanner.COMMAND_COLUMNS
+    assert set(table["symbol"]) == set(COLD_WATCHLIST.split(","))
+    assert table["score"].between(0, 100).all()
+    assert set(table["band"]) <= set(scanner.BANDS)
+
+    open_page(page, server, "pages/7_Whale_Flows.py")
+    page.wait_for_selector(CHART)
+    whales = _download(page)
+    assert list(whales.columns) == scanner.WHALE_COLUMNS
+    assert len(whales) > 0 and whales["whale_score"].is_monotonic_decreasing
+    assert set(whales["type"]) <= {"call", "put"}
