@@ -361,6 +361,7 @@ def derived(name: str, fn: Callable[..., Any], *sources: Any, **params: Any) -> 
 # --- shared scans ------------------------------------------------------------------------------
 
 MAX_SCANS = 8  # distinct scans running at once, process-wide
+EMPTY_SCAN_TTL = 10.0  # seconds a scan with no result at all (source down) is served as is
 
 
 class ScanJob:
@@ -457,15 +458,18 @@ def scan(name: str, fn: Callable[[str], Any], symbol_list: Iterable[str], *,
     with cache.LOCK:
         running = layer.running.get(key)
         served = store.lookup(key)
+        last = served.value if served is not None and served.value.results else None
         if running is not None:  # join it, or keep showing the last result while it refreshes
             store.joins += 1
-            return served.value if served is not None else running
-        if served is not None and served.age < store.fresh_ttl:
+            return last or running
+        # a scan where every symbol failed is retried soon, not served for the whole TTL
+        fresh_for = store.fresh_ttl if served is None or served.value.results else EMPTY_SCAN_TTL
+        if served is not None and served.age < fresh_for:
             store.hits += 1
             return served.value
         if len(layer.running) >= MAX_SCANS:
-            if served is not None:
-                return served.value
+            if last is not None:
+                return last
             raise RateLimited("Too many scans are running right now; try again in a moment.")
         job = ScanJob(name, good, timeout)
         layer.running[key] = job
@@ -480,7 +484,7 @@ def scan(name: str, fn: Callable[[str], Any], symbol_list: Iterable[str], *,
     task = (lambda sym: fn(sym, **params)) if params else fn
     threading.Thread(target=job._run, args=(layer.scan_pool, task, on_done),
                      name=f"scan-{name}", daemon=True).start()
-    return served.value if served is not None else job
+    return last or job
 
 
 # --- levels every page shows -------------------------------------------------------------------

@@ -10,7 +10,6 @@ state.
 from __future__ import annotations
 
 import functools
-import time
 
 import streamlit as st
 
@@ -18,7 +17,6 @@ from core import clock, fetch
 from core.analytics import scanner
 from core.ui import charts, charts_scan, layout, session, widgets
 
-SCAN_WAIT_S = 90.0  # longest a run watches the progress bar before showing partial results
 TASK = functools.partial(scanner.command_task, source=fetch)
 TABS = ("All", "Top 10", "Bullish", "Bearish")
 BADGE = {"Bullish": "green", "Neutral": "gray", "Bearish": "red"}
@@ -75,18 +73,6 @@ COLUMNS = {
     "expiry": st.column_config.DateColumn("Expiry", format="ddd D MMM"),
 }
 
-
-def watch(job, what: str) -> bool:
-    """Show the shared job's progress until it is done (at most SCAN_WAIT_S); True when done."""
-    if job.done:
-        return True
-    bar = st.progress(job.progress, text=f"Scanning {what}…")
-    deadline = time.monotonic() + SCAN_WAIT_S
-    while not job.done and time.monotonic() < deadline:
-        job.wait(0.2)
-        bar.progress(job.progress, text=f"Scanning {what}: {job.completed}/{job.total} symbols")
-    bar.empty()
-    return job.done
 
 
 def card(row: scanner.CommandRow) -> None:
@@ -210,7 +196,7 @@ with layout.page("command") as page:
         st.markdown(SCORE_HELP)
 
     job = fetch.scan("command", TASK, targets)
-    done = watch(job, what)
+    done = widgets.scan_progress(job, what)
     rows = [r for _, r in job.ordered_results()]
     fresh = scanner.oldest(rows)
     if fresh:

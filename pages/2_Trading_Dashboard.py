@@ -9,7 +9,6 @@ another. Both refresh no faster than the chain's fresh TTL, with a pause toggle.
 from __future__ import annotations
 
 import functools
-import time
 
 import streamlit as st
 
@@ -18,7 +17,6 @@ from core.analytics import exposure, levels, scanner
 from core.errors import DataError
 from core.ui import charts, charts_scan, layout, session, widgets
 
-SCAN_WAIT_S = 90.0
 WATCH_TASK = functools.partial(scanner.watch_task, source=fetch)
 #: label -> (history period, bar interval, intraday?)
 TIMEFRAMES = {"5-min": ("2d", "5m", True), "30-min": ("5d", "30m", True),
@@ -76,18 +74,6 @@ UNUSUAL_COLUMNS = {
                                "quote, not a trade tape; empty when the market is closed"),
 }
 
-
-def watch(job, what: str) -> bool:
-    """Show the shared job's progress until it is done (at most SCAN_WAIT_S); True when done."""
-    if job.done:
-        return True
-    bar = st.progress(job.progress, text=f"Scanning {what}…")
-    deadline = time.monotonic() + SCAN_WAIT_S
-    while not job.done and time.monotonic() < deadline:
-        job.wait(0.2)
-        bar.progress(job.progress, text=f"Scanning {what}: {job.completed}/{job.total} symbols")
-    bar.empty()
-    return job.done
 
 
 def gex_table(chain):
@@ -208,7 +194,7 @@ with layout.page("trading") as page:
             table = fetch.derived("trading.gex_by_strike", gex_table, chain)
             gl = charts.key_level_lines(kl, ("spot", "zero_gamma", "call_wall_gamma",
                                              "put_wall_gamma"))
-            layout.chart(charts_scan.legend_below(charts.net_bars(
+            layout.chart(charts.legend_below(charts.net_bars(
                 table["strike"], table["net_gex"], levels=gl,
                 title=f"Net GEX by strike · {expiry:%d %b} (calls +, puts −)"), rows=2,
                 y=-0.24),
@@ -252,7 +238,7 @@ with layout.page("trading") as page:
         except DataError as exc:
             layout.show_error(exc)
             return
-        done = watch(job, f"{len(wl)} watchlist symbols")
+        done = widgets.scan_progress(job, f"{len(wl)} watchlist symbols")
         rows = [r for _, r in job.ordered_results()]
         fresh = scanner.oldest(rows)
         if fresh:

@@ -213,7 +213,7 @@ def gamma_section(sym: str, chains, summary: walls.GammaSummary) -> None:
                                charts.level("zero_gamma", summary.zero_gamma)) if lv]
         lines += charts_walls.band_levels(summary.band)
         table = summary.by_strike
-        layout.chart(charts_walls.legend_below(charts.net_bars(
+        layout.chart(charts.legend_below(rows=2, y=-0.22, fig=charts.net_bars(
             table["strike"], table["net_gex"], title=f"{sym} · net GEX by strike, "
                                                      f"{len(chains)} expiries", levels=lines)),
             key="finder-gex", levels=lines,

@@ -226,14 +226,14 @@ def main(page: layout.Page) -> None:
     with left:
         lines, off = level_lines(kl, ("spot", "zero_gamma", "max_pain", "call_wall_volume",
                                       "put_wall_volume", "volume_pivot"), strikes)
-        layout.chart(charts_walls.legend_below(charts.strike_bars(
+        layout.chart(charts.legend_below(rows=2, y=-0.22, fig=charts.strike_bars(
             strikes, table["call_volume"], table["put_volume"],
             title=f"{sym} · volume walls, {expiry_text}", measure="Volume", levels=lines)),
             key="walls-volume", levels=lines, caption=off)
     with right:
         lines, off = level_lines(kl, ("spot", "zero_gamma", "max_pain", "call_wall_oi",
                                       "put_wall_oi", "volume_pivot"), strikes)
-        layout.chart(charts_walls.legend_below(charts.strike_bars(
+        layout.chart(charts.legend_below(rows=2, y=-0.22, fig=charts.strike_bars(
             strikes, table["call_oi"], table["put_oi"],
             title=f"{sym} · open-interest walls, {expiry_text}", measure="Open interest",
             levels=lines)), key="walls-oi", levels=lines, caption=off)
@@ -247,7 +247,7 @@ def main(page: layout.Page) -> None:
         gex = fetch.derived("walls.gex_by_strike", _gex_by_strike, view)
         lines, off = level_lines(kl, ("spot", "zero_gamma", "call_wall_gamma", "put_wall_gamma"),
                                  strikes)
-        layout.chart(charts_walls.legend_below(charts.net_bars(
+        layout.chart(charts.legend_below(rows=2, y=-0.22, fig=charts.net_bars(
             gex["strike"], gex["net_gex"], title=f"{sym} · net GEX by strike (gamma walls), "
                                                  f"{expiry_text}", levels=lines)),
                      key="walls-gex", levels=lines,

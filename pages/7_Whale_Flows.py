@@ -10,15 +10,13 @@ session state.
 from __future__ import annotations
 
 import functools
-import time
 
 import streamlit as st
 
 from core import clock, fetch, symbols
 from core.analytics import scanner
-from core.ui import charts, charts_scan, layout, session
+from core.ui import charts, charts_scan, layout, session, widgets
 
-SCAN_WAIT_S = 90.0
 MAX_EXPIRIES = 4  # the whale scan's own cap (issue 6), below the app-wide max_expiries
 TASK = functools.partial(scanner.whale_task, source=fetch)
 GROUPS = ("Tech", "Value", "Watchlist")
@@ -82,18 +80,6 @@ SKEW = {
     "change_pct": st.column_config.NumberColumn("Chg today %", format="%+.2f"),
 }
 
-
-def watch(job, what: str) -> bool:
-    """Show the shared job's progress until it is done (at most SCAN_WAIT_S); True when done."""
-    if job.done:
-        return True
-    bar = st.progress(job.progress, text=f"Scanning {what}…")
-    deadline = time.monotonic() + SCAN_WAIT_S
-    while not job.done and time.monotonic() < deadline:
-        job.wait(0.2)
-        bar.progress(job.progress, text=f"Scanning {what}: {job.completed}/{job.total} symbols")
-    bar.empty()
-    return job.done
 
 
 def group_symbols(name: str) -> list[str]:
@@ -206,7 +192,7 @@ with layout.page("whales") as page:
         names = names[:s.max_watchlist]
     what = f"{group} · {len(names)} symbols × {n_exp} expir{'y' if n_exp == 1 else 'ies'}"
     job = fetch.scan("whales", TASK, names, expiries=int(n_exp))
-    done = watch(job, what)
+    done = widgets.scan_progress(job, what)
     results = [r for _, r in job.ordered_results()]
     fresh_pair = scanner.oldest(results)
     if fresh_pair:

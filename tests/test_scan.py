@@ -87,3 +87,17 @@ def test_stale_scan_is_served_while_one_refresh_runs(upstream):
         assert time.monotonic() < deadline
         time.sleep(0.02)
     assert fetch.scan("oi", nearest_oi, ["AAPL"]).done
+
+
+def test_a_scan_with_no_results_is_retried_soon(upstream):
+    from core.errors import Unavailable
+
+    upstream.fail_with = Unavailable("down")
+    failed = fetch.scan("oi", nearest_oi, ["AAPL", "MSFT"])
+    assert failed.wait(10) and not failed.results and len(failed.skipped) == 2
+    assert fetch.scan("oi", nearest_oi, ["AAPL", "MSFT"]) is failed  # not hammered at once
+    upstream.fail_with = None
+    clock.advance(11)
+    retry = fetch.scan("oi", nearest_oi, ["AAPL", "MSFT"])
+    assert retry is not failed
+    assert retry.wait(10) and set(retry.results) == {"AAPL", "MSFT"}

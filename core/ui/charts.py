@@ -130,6 +130,15 @@ def _horizontal_levels(fig: go.Figure, levels: Sequence[Level], x_low, x_high,
                           "<extra></extra>"))
 
 
+def legend_below(fig: go.Figure, rows: int = 2, *, y: float = -0.12) -> go.Figure:
+    """Move the legend under the plot, so many level names never cover the title (half-width
+    charts); ``y`` (paper units) lower still when the x axis has a title. Same figure back."""
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=y, xanchor="left", x=0.0,
+                                  font=dict(size=10)),
+                      margin=dict(b=30 + 22 * rows))
+    return fig
+
+
 def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, height: int) -> go.Figure:
     fig.update_layout(
         title=dict(text=title, x=0.0, xanchor="left", font=dict(size=14)),

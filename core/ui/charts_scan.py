@@ -7,7 +7,6 @@ Builders
     :func:`score_bars`       the 0–100 bias score per symbol against the band edges 30 / 70
     :func:`contract_bars`    a score per contract (whale / fresh), calls green, puts red
     :func:`signed_bars`      one signed value per symbol (e.g. the 25Δ risk reversal)
-    :func:`legend_below`     move a figure's legend under the plot
 Same colours as :mod:`core.ui.charts`: calls / bullish green, puts / bearish red.
 """
 
@@ -82,14 +81,6 @@ def card_chart(bars: pd.DataFrame, *, sma10: pd.Series, ema21: pd.Series,
     return fig
 
 
-def legend_below(fig: go.Figure, rows: int = 2, *, y: float = -0.12) -> go.Figure:
-    """Move the legend under the plot (so many level names never cover the title); ``y``
-    (paper units) lower still when the x axis has a title."""
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=y, xanchor="left", x=0.0,
-                                  font=dict(size=10)),
-                      margin=dict(b=30 + 22 * rows))
-    return fig
-
 
 def intraday_chart(bars: pd.DataFrame, *, title: str, levels: Sequence[Level] = (),
                    overlays: dict | None = None, intraday: bool = True,
@@ -100,7 +91,7 @@ def intraday_chart(bars: pd.DataFrame, *, title: str, levels: Sequence[Level] = 
                              overlays={k: _naive(v) for k, v in (overlays or {}).items()})
     if intraday:
         fig.update_xaxes(rangebreaks=OVERNIGHT_BREAKS)
-    return legend_below(fig)
+    return charts.legend_below(fig)
 
 
 def score_bars(symbols: Sequence[str], scores, bands: Sequence[str], *, title: str,

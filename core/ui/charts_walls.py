@@ -7,7 +7,6 @@ data in, figure out (no Streamlit, no I/O); same colours, level lines and look a
                             per-session overlay (VWAP) and horizontal level lines
     :func:`term_structure`  ATM IV by expiry
     :func:`band_levels`     the two edges of a strike band (e.g. where 70 % of gamma sits)
-    :func:`legend_below`    move a figure's legend under the plot (half-width charts)
 
 Each figure is built in one ``go.Figure(dict(data=..., layout=...))`` call: the same validated
 figure as ``add_trace``/``update_layout`` chains, at a fraction of the cost per page run.
@@ -176,8 +175,3 @@ def band_levels(band: tuple[float, float] | None, *, share: float = 0.70,
             charts.Level(f"{name} high", float(band[1]), definition, BAND_COLOR, "longdash")]
 
 
-def legend_below(fig: go.Figure) -> go.Figure:
-    """Move the legend under the plot (half-width charts with many level lines would otherwise
-    stack their legend over the title). Returns the same figure."""
-    fig.update_layout(legend=LEGEND_BELOW)
-    return fig

@@ -12,6 +12,7 @@ Pure helpers (tested without Streamlit): :func:`dte`, :func:`expiry_label`,
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Sequence
 
 import streamlit as st
@@ -174,3 +175,20 @@ def watchlist_editor(*, label: str = "Watchlist") -> tuple[str, ...]:
     for note in st.session_state.pop(notes_key, ()):
         st.warning(note, icon=":material/playlist_remove:")
     return session.watchlist()
+
+
+SCAN_WAIT_S = 90.0  # longest one script run watches a shared scan before showing partial results
+
+
+def scan_progress(job, what: str, *, wait_s: float = SCAN_WAIT_S) -> bool:
+    """Watch a shared :class:`core.fetch.ScanJob` with a progress bar until it is done (at most
+    ``wait_s``); True when done. Every session asking for the same scan watches the same job."""
+    if job.done:
+        return True
+    bar = st.progress(job.progress, text=f"Scanning {what}…")
+    deadline = time.monotonic() + wait_s
+    while not job.done and time.monotonic() < deadline:
+        job.wait(0.2)
+        bar.progress(job.progress, text=f"Scanning {what}: {job.completed}/{job.total} symbols")
+    bar.empty()
+    return job.done
