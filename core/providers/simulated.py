@@ -1173,11 +1173,12 @@ def whale_prints(symbol: str, day: dt.date) -> list[dict]:
 
 
 def _root(symbol: str, expiry: dt.date) -> str:
-    """OCC root: SPX for the AM-settled monthly, SPXW for the other ^SPX expiries (likewise
-    NDX/NDXP and RUT/RUTW); otherwise the ticker without punctuation."""
+    """OCC root: the PM-settled root (SPXW, NDXP, RUTW) for every cash-index expiry — also on a
+    3rd Friday, where the AM-settled monthly (SPX) stopped trading the day before, so the one
+    chain listed per date is the one that trades that day (what the Yahoo adapter keeps via
+    ``pm_settled_only``); otherwise the ticker without punctuation."""
     if symbol in _ROOTS:
-        monthly, other = _ROOTS[symbol]
-        return monthly if _is_monthly(expiry) else other
+        return _ROOTS[symbol][1]
     return symbol.replace("^", "").replace(".", "").replace("-", "")
 
 

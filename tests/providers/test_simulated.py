@@ -76,8 +76,8 @@ def test_occ_contract_symbols_and_spx_roots():
     row = frame[(frame["type"] == "call") & (frame["strike"] == 672.0)]
     assert row["contract"].item() == "SPY261120C00672000"
     assert frame["contract"].str.slice(9, 10).eq(frame["type"].str.slice(0, 1).str.upper()).all()
-    daily = SIM.chain("^SPX", FRI).frame["contract"]          # a 3rd Friday: the AM monthly
-    assert daily.str.startswith("SPX2611").all()
+    monthly = SIM.chain("^SPX", FRI).frame["contract"]  # a 3rd Friday: the PM-settled SPXW trade
+    assert monthly.str.startswith("SPXW261120").all()
     weekly = SIM.chain("^SPX", D(2026, 11, 23)).frame["contract"]
     assert weekly.str.startswith("SPXW261123").all()
     assert SIM.chain("^NDX", D(2026, 11, 24)).frame["contract"].str.startswith("NDXP").all()
@@ -242,7 +242,7 @@ def test_holiday_expiries_move_to_the_previous_session():
     assert D(2026, 6, 18) in may and D(2026, 6, 19) not in may
     assert simulated._is_monthly(D(2026, 6, 18))
     with clock.frozen("2026-05-01 12:00"):
-        assert SIM.chain("^SPX", D(2026, 6, 18)).frame["contract"].str.startswith("SPX2606").all()
+        assert SIM.chain("^SPX", D(2026, 6, 18)).frame["contract"].str.startswith("SPXW2606").all()
     # Good Friday 2027 (26 March) is a weekly Friday: listed on Thursday 25 March.
     march = expiries_at("2027-03-01 12:00", "AAPL")
     assert D(2027, 3, 25) in march and D(2027, 3, 26) not in march
