@@ -249,15 +249,25 @@ def cap_strikes(chain: Chain, n: int) -> Chain:
     return dataclasses.replace(chain, frame=frame, flags=chain.flags | {STRIKES_CAPPED})
 
 
-def _full_chain(layer: _Layer, sym: str, expiry: dt.date) -> cache.Served:
+def _require_listed(sym: str, expiry: dt.date) -> None:
     listed = expirations(sym)
     if expiry not in listed:
         later = [e for e in listed if e > expiry]
         raise NoExpiry(f"{sym} has no expiry on {expiry:%a %d %b %Y}"
                        + (f"; the next is {later[0]:%a %d %b}." if later else "."),
                        symbol=sym, next_expiry=later[0] if later else None)
+
+
+def _full_chain(layer: _Layer, sym: str, expiry: dt.date) -> cache.Served:
+    """The cached full chain. The listing is checked on a miss (a cached chain was listed) and
+    whenever the expiry has passed its close (it rolled off while cached)."""
+    now = clock.now()
+    key = (sym, expiry)
+    if (expiry <= now.date() and clock.expiry_close(expiry) <= now) \
+            or layer.caches["chain"].lookup(key) is None:
+        _require_listed(sym, expiry)
     rate = layer.settings.risk_free
-    return _serve(layer, "chain", (sym, expiry), sym,
+    return _serve(layer, "chain", key, sym,
                   lambda: with_greeks(_upstream(layer, layer.provider.chain, sym, expiry), rate),
                   ttl=_chain_ttl(layer, expiry))
 
