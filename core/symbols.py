@@ -45,8 +45,9 @@ def validate(text: object) -> str:
     return sym
 
 
-def validate_many(texts, *, cap: int) -> tuple[list[str], list[str]]:
-    """Validate a list: ``(valid unique symbols in order, capped; messages for rejects)``."""
+def validate_many(texts, *, cap: int, what: str = "list") -> tuple[list[str], list[str]]:
+    """Validate a list: ``(valid unique symbols in order, capped; messages for rejects and for
+    the symbols the cap dropped)``. ``what`` names the list in that message."""
     good, notes = [], []
     for text in texts:
         try:
@@ -57,7 +58,7 @@ def validate_many(texts, *, cap: int) -> tuple[list[str], list[str]]:
         if sym not in good:
             good.append(sym)
     if len(good) > cap:
-        notes.append(f"Only the first {cap} symbols are used (limit {cap}).")
+        notes.append(f"The {what} holds at most {cap} symbols: dropped {', '.join(good[cap:])}.")
         good = good[:cap]
     return good, notes
 

@@ -139,18 +139,31 @@ def legend_below(fig: go.Figure, rows: int = 2, *, y: float = -0.12) -> go.Figur
     return fig
 
 
-def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, height: int) -> go.Figure:
-    fig.update_layout(
+def base_layout(title: str, x_title: str, y_title: str, height: int, **extra) -> dict:
+    """The house look as one plotly layout dict (title left, legend top right, transparent
+    background, faint grid); ``extra`` keys are merged in (dicts one level deep). Builders that
+    make a figure in one ``go.Figure(data=..., layout=...)`` call use it directly."""
+    layout = dict(
         title=dict(text=title, x=0.0, xanchor="left", font=dict(size=14)),
         height=height, margin=dict(l=10, r=10, t=40, b=10),
         legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0,
                     font=dict(size=10)),
         hovermode="closest", bargap=0.15,
         paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
+        xaxis=dict(title=dict(text=x_title), showgrid=False),
+        yaxis=dict(title=dict(text=y_title), gridcolor="rgba(148,163,184,0.15)",
+                   zerolinecolor="rgba(148,163,184,0.4)"),
     )
-    fig.update_xaxes(title_text=x_title, showgrid=False)
-    fig.update_yaxes(title_text=y_title, gridcolor="rgba(148,163,184,0.15)",
-                     zerolinecolor="rgba(148,163,184,0.4)")
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(layout.get(key), dict):
+            layout[key] = {**layout[key], **value}
+        else:
+            layout[key] = value
+    return layout
+
+
+def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, height: int) -> go.Figure:
+    fig.update_layout(base_layout(title, x_title, y_title, height))
     return fig
 
 

@@ -38,26 +38,7 @@ def _label(expiry) -> str:
     return f"{expiry:%d %b}" if isinstance(expiry, dt.date) else str(expiry)
 
 
-def _layout(title: str, x_title: str, y_title: str, height: int, **extra) -> dict:
-    """The look of ``charts._layout`` as one layout dict (title left, legend top right,
-    transparent background, faint grid)."""
-    layout = dict(
-        title=dict(text=title, x=0.0, xanchor="left", font=dict(size=14)),
-        height=height, margin=dict(l=10, r=10, t=40, b=10),
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0,
-                    font=dict(size=10)),
-        hovermode="closest", bargap=0.15,
-        paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
-        xaxis=dict(title=dict(text=x_title), showgrid=False),
-        yaxis=dict(title=dict(text=y_title), gridcolor="rgba(148,163,184,0.15)",
-                   zerolinecolor="rgba(148,163,184,0.4)"),
-    )
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(layout.get(key), dict):
-            layout[key] = {**layout[key], **value}
-        else:
-            layout[key] = value
-    return layout
+_layout = charts.base_layout  # one house look for every figure
 
 
 def _line(lv: charts.Level, x, y, unit: str, width: float = 1.5) -> dict:

@@ -31,7 +31,6 @@ import pandas as pd
 
 from core import config, symbols
 from core.cache import sizeof
-from core.errors import InvalidSymbol
 from core.schema import Chain
 
 log = logging.getLogger(__name__)
@@ -234,19 +233,7 @@ def parse_watchlist(text: str | Iterable[str], cap: int | None = None
         parts = [p for p in text.replace(",", " ").replace(";", " ").split() if p]
     else:
         parts = [p for p in text if str(p).strip()]
-    good: list[str] = []
-    notes: list[str] = []
-    for part in parts:
-        try:
-            sym = symbols.validate(part)
-        except InvalidSymbol as exc:
-            notes.append(str(exc))
-            continue
-        if sym not in good:
-            good.append(sym)
-    if len(good) > cap:
-        notes.append(f"The watchlist holds at most {cap} symbols: dropped {', '.join(good[cap:])}.")
-        good = good[:cap]
+    good, notes = symbols.validate_many(parts, cap=cap, what="watchlist")
     return tuple(good), notes
 
 
