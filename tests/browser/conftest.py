@@ -14,6 +14,7 @@ then they fail (CI installs it with apt, so missing means broken).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import shutil
@@ -67,32 +68,40 @@ def _wait_healthy(base: str, proc: subprocess.Popen) -> None:
     raise RuntimeError(f"streamlit did not answer within {START_TIMEOUT_S} s; see {SERVER_LOG}")
 
 
-@pytest.fixture(scope="session")
-def server():
-    """Start the app once for the browser suite; stop it (and only it) afterwards."""
+@contextlib.contextmanager
+def running_server(now: str = PINNED_NOW, *, log_path: pathlib.Path = SERVER_LOG, **env_extra):
+    """``streamlit run Home.py`` on a free loopback port with the simulated market, the clock
+    starting at ``now`` and ``OPTIONS_DASH_*`` overrides given as keyword arguments (e.g.
+    ``OPTIONS_DASH_TTL_CHAIN_NEAR="5"``); yields the base URL, stops the server after."""
     _require_chromium()
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPTIONS_DASH_")}
-    env.update(OPTIONS_DASH_PROVIDER="simulated", OPTIONS_DASH_NOW=PINNED_NOW,
-               PYTHONUNBUFFERED="1")
-    SERVER_LOG.parent.mkdir(parents=True, exist_ok=True)
-    log = open(SERVER_LOG, "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        _wait_healthy(base, proc)
-        yield base
-    finally:
-        proc.terminate()
+    env.update(OPTIONS_DASH_PROVIDER="simulated", OPTIONS_DASH_NOW=now, PYTHONUNBUFFERED="1",
+               **env_extra)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--server.headless", "true"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-        log.close()
+            _wait_healthy(base, proc)
+            yield base
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def server():
+    """Start the app once for the browser suite; stop it (and only it) afterwards."""
+    with running_server() as base:
+        yield base
 
 
 @pytest.fixture(scope="session")

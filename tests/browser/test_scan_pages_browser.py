@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from core.analytics import scanner
-from tests.browser.conftest import open_page, screenshot, wait_idle
+from tests.browser.conftest import open_page, screenshot
 
 pytestmark = pytest.mark.browser
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from core import clock, fetch
+from core import clock
 from core.ui import session
 from tests.conftest import SATURDAY
 from tests.ui.apptest import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from core import clock, fetch, symbols
+from core import clock, symbols
 from tests.conftest import SATURDAY
 from tests.ui.apptest import (
     assert_page_ok, new_app, page_key, plotly_charts, run_page, state_keys, texts,

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from core import cache, clock, config, fetch
+from core import cache, clock, config
 from core.errors import Unavailable
 from core.ui import layout, session
 from tests.conftest import SATURDAY, TRADING_DAY
 from tests.ui.apptest import (
     ALL_PATHS, HOME, PAGE_IDS, PAGE_PATHS, assert_page_ok, exceptions, namespace_keys,
-    page_key, plotly_charts, run_page, state_bytes, state_keys, texts,
+    page_key, run_page, state_bytes, state_keys, texts,
 )
 
 
