@@ -251,7 +251,7 @@ def compare_section() -> None:
                                key=page.key("horizon"),
                                help="Each symbol uses its listed expiry nearest this many days "
                                     "out, so the rows compare like with like.")
-    names, notes = symbols.validate_many(wanted, cap=cap)
+    names, notes = symbols.validate_many(wanted, cap=cap, what="group")
     for note in notes:
         st.info(note, icon=":material/playlist_remove:")
     if not names:
