@@ -31,7 +31,7 @@ import numpy as np
 from bench import ws_client
 from bench.common import RESULTS, write
 from bench.server import LOGS, MB, Server
-from bench.sessions import _load, _rerun_loop, plan
+from bench.sessions import _load, plan
 
 
 async def _drive(srv: Server, n_sessions: int, go_file, timeout: float) -> dict:

@@ -3,7 +3,7 @@
     python -m bench.profile_sessions --client chromium --from 10 --to 30
     python -m bench.profile_sessions --client ws --from 10 --to 100
 
-Diagnosis, not a benchmark: the server runs with ``BENCH_TRACEMALLOC=25`` (25 frames per
+Diagnosis, not a benchmark: the server runs with ``BENCH_TRACEMALLOC=12`` (12 frames per
 allocation; it slows the server down). After N1 sessions (spread over Home and the pages as
 in bench/sessions.py, after the same warm-up) and again after N2, the server takes a
 tracemalloc snapshot after a full gc; the diff (N2 - N1) / (N2 - N1 sessions) is the Python
@@ -30,9 +30,8 @@ def snapshot(srv: Server, name: str, timeout: float = 120.0) -> tracemalloc.Snap
     request = srv.stats_path.with_name(srv.stats_path.name + ".snap")
     request.write_text(str(target))
     deadline = time.time() + timeout
-    while time.time() < deadline and not (target.exists() and target.stat().st_size > 0):
+    while time.time() < deadline and not target.exists():
         time.sleep(0.5)
-    time.sleep(2.0)  # let the dump finish
     return tracemalloc.Snapshot.load(str(target))
 
 
@@ -120,11 +119,15 @@ def main(argv=None) -> str:
     parser.add_argument("--from", dest="n1", type=int, default=10)
     parser.add_argument("--to", dest="n2", type=int, default=30)
     args = parser.parse_args(argv)
-    with Server(f"profile-{args.client}", env={"BENCH_TRACEMALLOC": "25"}) as srv:
+    srv = Server(f"profile-{args.client}", env={"BENCH_TRACEMALLOC": "12"})
+    srv.start(timeout=900)  # traced imports are slow
+    try:
         if args.client == "ws":
             a, b, rss_a, rss_b = asyncio.run(_ws(srv, args.n1, args.n2))
         else:
             a, b, rss_a, rss_b = _chromium(srv, args.n1, args.n2)
+    finally:
+        srv.stop()
     n = args.n2 - args.n1
     text = report(a, b, n, f"{args.client}: {args.n1} -> {args.n2} sessions; RSS "
                            f"{rss_a / MB:.1f} -> {rss_b / MB:.1f} MB "

@@ -63,8 +63,12 @@ def table(quick: bool) -> list[tuple[str, str, str]]:
                      f"{r['st_cache_data']['median_ms']} ms (x{r['ratio']})"))
     w = summ.get("ws_ours", {})
     if "closed_plateau_mb" in w:
-        rows.append(("3 closed tabs", "RSS stops falling after / plateau",
-                     f"{w['closed_stops_falling_s']} s / {w['closed_plateau_mb']} MB"))
+        rows.append(("3 closed tabs", "sessions released / RSS stops falling / plateau",
+                     f"{w.get('closed_sessions_released_s')} s / {w['closed_stops_falling_s']} s"
+                     f" / {w['closed_plateau_mb']} MB"))
+        if w.get("waves_open_rss_mb"):
+            rows.append(("3 closed tabs", "waves of 50 opened+closed: RSS open / released",
+                         f"{w['waves_open_rss_mb']} / {w['waves_after_release_rss_mb']} MB"))
     c = _load("cache_churn", quick)
     if c:
         rows.append(("4 churn", "keys / loads / max cache bytes vs budget",

@@ -124,7 +124,8 @@ def _maybe_snapshot(path: str) -> None:
     target = pathlib.Path(request).read_text().strip()
     os.unlink(request)
     gc.collect()
-    tracemalloc.take_snapshot().dump(target)
+    tracemalloc.take_snapshot().dump(target + ".part")
+    os.replace(target + ".part", target)  # the reader sees a whole file or none
 
 
 def _stats_loop(path: str, every: float) -> None:

@@ -18,8 +18,11 @@
    same pages served with st.cache_data wrappers instead of core.fetch's caches; plus the time
    of a warm cached read of each fetch function, in-process, ours vs st.cache_data.
 3. **Closed tabs.** After the ramp every session closes; RSS is followed until it stops
-   falling (last drop > 1 MB) and the plateau (median of the last 10 s) is reported, with the
-   shipped ``server.disconnectedSessionTTL`` (30 s).
+   falling (last time it was > 1 MB above the plateau) and the plateau (median of the last
+   10 s) is reported, with the shipped ``server.disconnectedSessionTTL`` (30 s), and when the
+   runtime actually dropped the closed sessions (its session manager, read by bench/serve.py).
+   Then waves of 50 sessions open, close and are released, one after another (quick: 2,
+   full: 4): does the memory the closed sessions held get reused, or does it pile up?
 5. **Upstream calls.** 1, 10 and 50 sessions on one page and symbol, each re-running the page
    every ``--rerun-every`` seconds (default 30, staggered) for 5 minutes (quick: 1): the
    provider calls the server made in that window (``core.memory.cache_stats()`` upstream_calls
@@ -115,7 +118,7 @@ async def _warm(base: str) -> ws_client.Session:
 
 
 async def ws_ramp(srv: Server, steps: list[int], *, concurrency: int = 4,
-                  close_watch: float = 0.0) -> dict:
+                  close_watch: float = 0.0, waves: int = 0, waves_of: int = 50) -> dict:
     t_ramp = time.time()
     sessions = [await _warm(srv.base)]
     points = []
@@ -150,9 +153,38 @@ async def ws_ramp(srv: Server, steps: list[int], *, concurrency: int = 4,
         t_close = time.time()
         await ws_client.close_all(sessions)
         result["closed"] = await asyncio.to_thread(closed_watch, srv, t_close, close_watch)
+        if waves:  # tabs coming and going all day: is the memory reused, or does it pile up?
+            result["closed"]["waves"] = [await _wave(srv, waves_of, concurrency, i + 1)
+                                         for i in range(waves)]
     else:
         await ws_client.close_all(sessions)
     return result
+
+
+async def _wave(srv: Server, n: int, concurrency: int, number: int) -> dict:
+    """Open ``n`` sessions (spread over the pages), read RSS, close them, wait until the
+    runtime has dropped them (``server.disconnectedSessionTTL``), read RSS again."""
+    wave = await ws_client.open_many(srv.base, [(p, "") for p in plan(n)],
+                                     concurrency=concurrency)
+    _, open_rss = await asyncio.to_thread(reading, srv)
+    t_close = time.time()
+    await ws_client.close_all(wave)
+    released = await asyncio.to_thread(_wait_released, srv, t_close)
+    _, after = await asyncio.to_thread(reading, srv)
+    row = {"wave": number, "sessions": n, "open_rss_mb": round(open_rss / MB, 1),
+           "released_after_s": released, "after_release_rss_mb": round(after / MB, 1)}
+    print(f"  [{srv.name}] wave {number}: {n} sessions {row['open_rss_mb']} MB, "
+          f"released after {released} s -> {row['after_release_rss_mb']} MB", flush=True)
+    return row
+
+
+def _wait_released(srv: Server, t_close: float, timeout: float = 90.0) -> float | None:
+    """Seconds after ``t_close`` until the server holds no session at all (None: timeout)."""
+    while time.time() < t_close + timeout:
+        line = srv.wait_stats(time.time())
+        if line.get("sessions_kept") == 0:
+            return round(line["t"] - t_close, 1)
+    return None
 
 
 # --- chromium tabs -----------------------------------------------------------------------------
@@ -519,10 +551,6 @@ def summary(result: dict) -> dict:
                     "mb_per_session": ramp["fit"]["mb_per_session"],
                     "rss_at_50_mb": at50, "peak_mb": ramp["peak_mb"],
                     "max_n": max(p["n"] for p in ramp["points"])}
-        pts = ramp["points"]
-        if len(pts) > 1 and pts[-1]["n"] > pts[0]["n"]:
-            out[key]["server_cpu_ms_per_session_open"] = round(
-                1000 * (pts[-1]["cpu_s"] - pts[0]["cpu_s"]) / (pts[-1]["n"] - pts[0]["n"]), 1)
         for name in ("fit_n_le_50", "fit_n_ge_10", "fit_before_gc"):
             if ramp.get(name):
                 out[key][f"mb_per_session_{name[4:]}"] = ramp[name]["mb_per_session"]
@@ -532,6 +560,11 @@ def summary(result: dict) -> dict:
             c = ramp["closed"]
             out[key]["closed_plateau_mb"] = c["plateau_mb"]
             out[key]["closed_stops_falling_s"] = c["stops_falling_after_s"]
+            out[key]["closed_sessions_released_s"] = c.get("sessions_released_after_s")
+            if c.get("waves"):
+                out[key]["waves_open_rss_mb"] = [w["open_rss_mb"] for w in c["waves"]]
+                out[key]["waves_after_release_rss_mb"] = [w["after_release_rss_mb"]
+                                                          for w in c["waves"]]
     ours, var = out.get("ws_ours"), out.get("ws_cache_data")
     if ours and var:
         out["ratio_cache_data_vs_ours"] = {
@@ -561,7 +594,8 @@ def run_memory(quick: bool, browser: bool) -> dict:
         with Server(f"sessions-ws-{variant}", variant=variant) as srv:
             idle = srv.settled_rss()
             out[f"ws_{variant}"] = asyncio.run(ws_ramp(
-                srv, ws_steps, close_watch=watch if variant == "ours" or not quick else 0.0))
+                srv, ws_steps, close_watch=watch if variant == "ours" or not quick else 0.0,
+                waves=2 if quick else 4))
             out[f"ws_{variant}"]["idle_rss_mb"] = round(idle / MB, 1)
     if browser:
         for variant in (("ours",) if quick else ("ours", "cache_data")):

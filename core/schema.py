@@ -155,8 +155,7 @@ def normalise_chain(raw: pd.DataFrame, *, iv_in_percent: bool = False) -> pd.Dat
         "volume": volume, "open_interest": oi,
         "iv": iv,
         "iv_ok": (iv >= IV_MIN) & (iv <= IV_MAX),  # NaN compares False
-        "in_the_money": np.array([bool(x) if x is not None and x == x else False for x in itm],
-                                 dtype=bool),
+        "in_the_money": np.array([bool(pd.notna(x) and x) for x in itm], dtype=bool),
         "last_trade": traded.array,
     })
     frame["type"] = frame["type"].astype(str)
