@@ -79,13 +79,18 @@ def _build(provider: Provider | None, reason: str | None) -> _Layer:
                                   wait_timeout=3 * s.upstream_timeout + 10)
 
     chain_entries = 4 * s.max_watchlist * 2 + 16 * s.max_expiries  # 4 expiries/symbol + heatmaps
+    # A derived key names its sources' versions, so its value is never stale, only superseded:
+    # once each source has refreshed (the longest fresh TTL of a versioned source), nobody asks
+    # for it again. Kept longer, dead results would fill the byte budget (measured: 850 entries,
+    # +11 MB after 15 min with a 30-min TTL). A source served stale past this (upstream down)
+    # just gets its result computed again.
+    derived_ttl = max(s.ttl_quote, s.ttl_chain_near, s.ttl_chain_far)
     caches = {
         "quote": make("quote", 512, s.ttl_quote),
         "expirations": make("expirations", 256, s.ttl_expirations, s.ttl_expirations * 4),
         "chain": make("chain", chain_entries, s.ttl_chain_near, s.ttl_chain_far * f),
         "history": make("history", 256, s.ttl_history),
-        # derived keys name their sources' versions, so a value never goes stale: fresh == max age
-        "derived": make("derived", 1024, s.ttl_chain_far * f, s.ttl_chain_far * f),
+        "derived": make("derived", 1024, derived_ttl, derived_ttl),
         "not_found": make("not_found", 256, s.negative_ttl, s.negative_ttl),
         "scan": make("scan", 32, s.ttl_chain_near * 2, s.ttl_chain_far * f),
         "short_volume": make("short_volume", 64, 6 * 3600, 24 * 3600),

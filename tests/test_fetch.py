@@ -173,6 +173,21 @@ def test_derived_is_computed_once_per_chain_version(upstream):
         fetch.derived("oi", total_oi, c.frame)
 
 
+def test_superseded_derived_results_are_dropped(upstream):
+    """A result keyed by a chain version nobody will ask for again leaves the cache once every
+    source has refreshed, long before the sources' hard max age."""
+    s = config.settings()
+    expiry = fetch.expirations("SPY")[-1]  # a far expiry: the longest fresh TTL
+    old = fetch.chain("SPY", expiry)
+    fetch.derived("oi", lambda c: int(c.frame["open_interest"].sum()), old)
+    derived = fetch._get().caches["derived"]
+    assert len(derived) == 2  # the 40-strike view and "oi", both of this version
+    clock.advance(s.ttl_chain_far + 1)
+    assert len(derived) == 0  # both expired: the version is superseded
+    assert derived.stats()["evictions_by_reason"]["expired"] == 2
+    assert s.ttl_chain_far + 1 < s.ttl_chain_far * s.stale_factor  # well before the max age
+
+
 def test_churn_of_1000_keys_keeps_entries_and_bytes_bounded(upstream, monkeypatch):
     monkeypatch.setenv("OPTIONS_DASH_CACHE_MB", "4")
     config.reload()
