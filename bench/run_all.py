@@ -49,10 +49,8 @@ def table(quick: bool) -> list[tuple[str, str, str]]:
             rows.append(("1/2 sessions", f"{key}: base / MB per session / RSS@50 / peak",
                          f"{r['base_mb']} MB / {r['mb_per_session']} / {r['rss_at_50_mb']} MB / "
                          f"{r['peak_mb']} MB (N up to {r['max_n']})"))
-    if "targets" in summ:
-        t = summ["targets"]
-        rows.append(("1 sessions", "targets <=1.5 MB/session, <=350 MB @50 (ws, ours)",
-                     f"{_ok(t['mb_per_session<=1.5'])}, {_ok(t['rss_at_50<=350'])}"))
+    for name, met in summ.get("targets", {}).items():
+        rows.append(("1 sessions", f"target {name} (ours)", _ok(met)))
     if "ratio_cache_data_vs_ours" in summ:
         r = summ["ratio_cache_data_vs_ours"]
         rows.append(("2 st.cache_data", "ratio RSS@50 / MB per session",
