@@ -21,7 +21,14 @@ import tracemalloc
 from bench import ws_client
 from bench.common import RESULTS
 from bench.server import LOGS, MB, Server
-from bench.sessions import CHROMIUM, CHROMIUM_ARGS, PAGE_SPECS, _nav_click, _wait_idle, plan
+from bench.sessions import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PAGE_SPECS,
+    _nav_click,
+    open_tab_batch,
+    plan,
+)
 
 
 def snapshot(srv: Server, name: str, timeout: float = 120.0) -> tracemalloc.Snapshot:
@@ -82,16 +89,7 @@ def _chromium(srv: Server, n1: int, n2: int):
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
 
         def open_tabs(batch):
-            tabs = []
-            for name in batch:
-                ctx = browser.new_context(viewport={"width": 1400, "height": 900})
-                tab = ctx.new_page()
-                tab.set_default_timeout(240_000)
-                tab.goto(f"{srv.base}/{name}", wait_until="commit")
-                contexts.append(ctx)
-                tabs.append(tab)
-            for tab in tabs:
-                _wait_idle(tab)
+            open_tab_batch(browser, srv.base, batch, contexts, timeout_ms=240_000)
 
         open_tabs([names[1]])
         warm = contexts[0].pages[0]

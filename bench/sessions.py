@@ -212,6 +212,24 @@ def _nav_click(tab, base: str, spec) -> None:
     _wait_idle(tab)
 
 
+def open_tab_batch(browser, base: str, names: list[str], contexts: list,
+                   timeout_ms: int = 180_000) -> float:
+    """Open one tab (its own browser context: a separate user) per page name, all at once, then
+    wait until every one has finished its run. Appends the contexts; returns the seconds taken."""
+    t = time.perf_counter()
+    tabs = []
+    for name in names:
+        ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+        tab = ctx.new_page()
+        tab.set_default_timeout(timeout_ms)
+        tab.goto(f"{base}/{name}", wait_until="commit")
+        contexts.append(ctx)
+        tabs.append(tab)
+    for tab in tabs:
+        _wait_idle(tab)
+    return time.perf_counter() - t
+
+
 def chromium_ramp(srv: Server, steps: list[int], *, close_watch: float = 0.0,
                   batch: int = 4) -> dict:
     """Real chromium tabs (one browser context each: separate users), opened ``batch`` at a
@@ -225,18 +243,7 @@ def chromium_ramp(srv: Server, steps: list[int], *, close_watch: float = 0.0,
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
             def open_tabs(batch_names: list[str]) -> float:
-                t = time.perf_counter()
-                tabs = []
-                for name in batch_names:
-                    ctx = browser.new_context(viewport={"width": 1400, "height": 900})
-                    tab = ctx.new_page()
-                    tab.set_default_timeout(180_000)
-                    tab.goto(f"{srv.base}/{name}", wait_until="commit")
-                    contexts.append(ctx)
-                    tabs.append(tab)
-                for tab in tabs:
-                    _wait_idle(tab)
-                return time.perf_counter() - t
+                return open_tab_batch(browser, srv.base, batch_names, contexts)
 
             open_tabs([names[1]])
             warm = contexts[0].pages[0]
@@ -453,6 +460,16 @@ def _smile(chain):
 
 # --- plots and files ---------------------------------------------------------------------------
 
+def _save(fig, name: str) -> str:
+    import matplotlib.pyplot as plt
+
+    path = RESULTS / name
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return str(path)
+
+
 def plot(result: dict, tag: str = "") -> list[str]:
     import matplotlib
 
@@ -476,11 +493,7 @@ def plot(result: dict, tag: str = "") -> list[str]:
     ax.set_title("Server RSS vs sessions (settled, after warm-up)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    path = RESULTS / f"sessions_rss{tag}.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    paths.append(str(path))
+    paths.append(_save(fig, f"sessions_rss{tag}.png"))
 
     closed = {k: v.get("closed") for k, v in result.get("memory", {}).items()
               if v and v.get("closed")}
@@ -496,11 +509,7 @@ def plot(result: dict, tag: str = "") -> list[str]:
         ax.set_title("Closed tabs: RSS after the sessions close")
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
-        path = RESULTS / f"sessions_closed{tag}.png"
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(str(path))
+        paths.append(_save(fig, f"sessions_closed{tag}.png"))
 
     up = result.get("upstream", {})
     if up:
@@ -515,11 +524,7 @@ def plot(result: dict, tag: str = "") -> list[str]:
         ax.set_title("Upstream calls vs sessions (same page and symbol)")
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3, axis="y")
-        path = RESULTS / f"sessions_upstream{tag}.png"
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(str(path))
+        paths.append(_save(fig, f"sessions_upstream{tag}.png"))
     return paths
 
 
