@@ -97,6 +97,7 @@ def _build(provider: Provider | None, reason: str | None) -> _Layer:
         "scan": make("scan", 32, s.ttl_chain_near * 2, s.ttl_chain_far * f),
         "short_volume": make("short_volume", 64, 6 * 3600, 24 * 3600),
     }
+    caches["chain"].compact = compact_chain  # chains are kept compact (cap_strikes' section)
     scan_pool = cf.ThreadPoolExecutor(max_workers=s.workers, thread_name_prefix="fetch-scan")
     return _Layer(s, provider, reason or provider.name, budget, executor, scan_pool,
                   cache.RateLimiter(s.rate_per_sec), caches)
@@ -244,6 +245,12 @@ def with_greeks(chain: Chain, rate: float) -> Chain:
     return dataclasses.replace(chain, frame=frame[CHAIN_COLUMNS], rate=rate)
 
 
+def compact_chain(chain: Chain) -> Chain:
+    """The chain as the cache keeps it: same data, its frame laid out by
+    :func:`core.cache.compact_frame` (consolidated blocks, the shared column Index)."""
+    return dataclasses.replace(chain, frame=cache.compact_frame(chain.frame))
+
+
 def cap_strikes(chain: Chain, n: int) -> Chain:
     """The ``n`` strikes nearest spot (calls and puts at each), sorted; flags STRIKES_CAPPED when
     strikes were dropped. When none is dropped the result IS ``chain`` (same object, no copy).
@@ -253,7 +260,7 @@ def cap_strikes(chain: Chain, n: int) -> Chain:
     if len(strikes) <= n:
         return chain
     keep = strikes[np.argsort(np.abs(strikes - chain.spot), kind="stable")[:n]]
-    frame = frame[frame["strike"].isin(keep)].reset_index(drop=True)
+    frame = cache.compact_frame(frame[frame["strike"].isin(keep)].reset_index(drop=True))
     return dataclasses.replace(chain, frame=frame, flags=chain.flags | {STRIKES_CAPPED})
 
 

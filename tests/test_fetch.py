@@ -363,3 +363,13 @@ def test_the_budget_bites_and_accounts_what_the_caches_hold(monkeypatch, upstrea
         tracemalloc.stop()
     assert accounted > 0.5 * config.settings().cache_bytes
     assert abs(accounted - freed) <= 0.10 * freed, (accounted, freed)
+
+
+def test_a_capped_view_is_compact_and_indexed_from_zero(upstream):
+    expiry = fetch.expirations("SPY")[0]
+    full = fetch.chain("SPY", expiry, strikes=200)
+    view = fetch.chain("SPY", expiry, strikes=6)
+    assert list(view.frame.index) == list(range(len(view.frame)))
+    assert view.frame.columns is full.frame.columns  # one shared column Index
+    kept = full.frame[full.frame["strike"].isin(view.frame["strike"])].reset_index(drop=True)
+    assert view.frame.equals(kept)
