@@ -342,11 +342,8 @@ def _plot(results: dict, summary: dict, tag: str) -> str:
     ax.set_title("Chain caching strategies, each in a fresh process")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path = RESULTS / f"cache_compare{tag}.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return str(path)
+    from bench.sessions import _save
+    return _save(fig, f"cache_compare{tag}.png")
 
 
 def main(argv=None) -> dict | None:

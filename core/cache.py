@@ -487,11 +487,9 @@ class BoundedCache:
                     if key not in self._inflight:
                         self._refresh_in_background(key, loader, ttl)
                 return Served(entry.value, age, entry.failed)
-            future = self._inflight.get(key)
-            leader = future is None
+            future, leader = self._flight(key)
             if leader:
                 self.misses += 1
-                future = self._inflight[key] = cf.Future()
             else:
                 self.joins += 1
         if leader:
@@ -522,11 +520,9 @@ class BoundedCache:
                 return entry.views[name][0]
             else:
                 flight = (_VIEW, key, name, id(entry))
-                future = self._inflight.get(flight)
-                leader = future is None
+                future, leader = self._flight(flight)
                 if leader:
                     self.view_misses += 1
-                    future = self._inflight[flight] = cf.Future()
                 else:
                     self.view_joins += 1
         if future is None:  # the entry has gone: nothing to keep the view on
@@ -553,6 +549,15 @@ class BoundedCache:
                 self._add_view(key, entry, name, result, extra, value_bytes)
         future.set_result(result)
         return result
+
+    def _flight(self, key) -> tuple[cf.Future, bool]:
+        """(the future of the load in flight for ``key``, whether the caller leads it: True when
+        nobody was loading it and a new future was registered). Called under LOCK."""
+        future = self._inflight.get(key)
+        if future is not None:
+            return future, False
+        future = self._inflight[key] = cf.Future()
+        return future, True
 
     def _holding(self, key, value) -> Entry | None:
         """The live entry under ``key`` if it holds ``value`` itself (called under LOCK)."""
