@@ -90,6 +90,7 @@ class Chain:
     div_yield: float = 0.0
     stale: bool = False
     quote: Quote | None = None
+    quotes_as_of: dt.datetime | None = None
 
     @property
     def calls(self) -> pd.DataFrame:
