@@ -67,7 +67,8 @@ yardstick), so the app's tests see what real data does to it:
 
 Public surface: :class:`SimulatedProvider` (the Provider protocol, plus ``short_volume``),
 :func:`short_volume` (a simulated FINRA Reg SHO record), :func:`whale_prints` (the large prints
-planted on a session, to check the flows page against) and :func:`cache_info`.
+planted on a session, to check the flows page against), :func:`quote_delay` (how old a
+symbol's option quotes are in the session) and :func:`cache_info`.
 
 Memory: only small bounded ``functools.lru_cache`` s (see :func:`cache_info`), about 5 MB at
 worst (64 symbols' daily paths are 3.9 MB of it); nothing grows with time or with calls.
@@ -249,12 +250,13 @@ def quote_delay(symbol: str) -> dt.timedelta:
     return dt.timedelta(minutes=_delay_minutes(_require(symbol)))
 
 
-def _delay_minutes(p: "_Params") -> int:
+def _delay_minutes(p: _Params) -> int:
     return 15 + p.seed % 16
 
 
-def _quote_moment(p: "_Params", mo: _Moment) -> _Moment:
-    """The moment ``symbol``'s option quotes are from (``minute``/``as_of`` moved back).
+def _quote_moment(p: _Params, mo: _Moment) -> _Moment:
+    """The moment the option quotes of ``p``'s chains are from (``mo`` with ``minute`` and
+    ``as_of`` moved back).
 
     In the session: :func:`quote_delay` earlier, never before the open (the first minutes of a
     session show the opening quotes). Closed (after hours, weekend, holiday, pre-market): the
@@ -762,7 +764,9 @@ class SimulatedProvider:
 
     # -- chain --
     def chain(self, symbol: str, expiry: dt.date) -> Chain:
-        """One expiry's chain (RAW_COLUMNS, no greeks). Raises SymbolNotFound / NoExpiry."""
+        """One expiry's chain (RAW_COLUMNS, no greeks): ``spot``/``as_of``/``quote`` live, the
+        option quotes as of ``quotes_as_of`` (see the module docstring). Raises SymbolNotFound /
+        NoExpiry."""
         p = _require(symbol)
         mo = _moment()
         listed = _listed_now(p, mo)
