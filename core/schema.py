@@ -279,3 +279,35 @@ def quality_flags(frame: pd.DataFrame, *, market_open: bool, session_start: dt.d
     if market_open and quotes_lag is not None and quotes_lag > DELAY_NOTE_SECONDS:
         flags.add(QUOTES_DELAYED)
     return frozenset(flags)
+
+
+def chain_notes(chain: Chain) -> list[str]:
+    """What a reader must know about one chain's numbers, in words (for the UI's data notes):
+
+    where its IVs come from (solved from the mids / the other side of the strike / the vendor),
+    how old its option quotes are against the spot ("options 30 min behind the spot"), which
+    spot it is priced at (pre-market / after-hours), then the text of each flag it carries."""
+    notes = []
+    frame = chain.frame
+    if len(frame) and "iv_source" in frame:
+        counts = frame["iv_source"].value_counts()
+        total = int(counts.sum())
+        solved = int(counts.get("mid", 0)) + int(counts.get("pair", 0))
+        vendor = int(counts.get("vendor", 0))
+        text = f"IV: solved from the option mids for {solved} of {total} contracts"
+        if vendor:
+            text += f", the vendor's for {vendor}"
+        notes.append(text + ".")
+    lag = chain.quotes_lag
+    if chain.quotes_as_of is not None:
+        when = chain.quotes_as_of.astimezone(chain.as_of.tzinfo or dt.timezone.utc)
+        if lag is not None and lag > DELAY_NOTE_SECONDS and MARKET_CLOSED not in chain.flags:
+            notes.append(f"Options delayed {lag / 60:.0f} min: quotes as of {when:%H:%M} ET, "
+                         f"spot as of {chain.as_of:%H:%M:%S} ET.")
+        else:
+            notes.append(f"Option quotes as of {when:%a %H:%M} ET.")
+    if chain.quote is not None and chain.quote.session != "regular":
+        notes.append(f"Spot is the {chain.quote.session} price.")
+    notes += [FLAG_TEXT[f] for f in sorted(chain.flags)
+              if f in FLAG_TEXT and f not in (QUOTES_DELAYED,)]
+    return notes
