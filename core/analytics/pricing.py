@@ -84,7 +84,10 @@ def settles_at(frame: pd.DataFrame, expiry: dt.date) -> pd.Series:
     out = pd.Series(close, index=frame.index)
     if not len(frame):
         return out
-    am = symbols.contract_root(frame["contract"]).isin(symbols.AM_SETTLED_ROOTS)
+    contracts = frame["contract"].astype(str)
+    if not contracts.str.startswith(tuple(symbols.AM_SETTLED_ROOTS)).any():
+        return out  # no index root at all: skip parsing the symbols
+    am = symbols.contract_root(contracts).isin(symbols.AM_SETTLED_ROOTS)
     if am.any():
         opens = (clock.session_open(expiry) if clock.is_session(expiry)
                  else dt.datetime.combine(expiry, dt.time(9, 30), tzinfo=clock.ET))
@@ -110,18 +113,18 @@ def parity_forward(frame: pd.DataFrame, T: float, r: float, *, n: int = PARITY_S
     ``|C − P|`` is smallest (nearest the money: the most liquid, least skewed pairs); returns
     the median of their forwards. ``C``, ``P`` are the quote mids, ``T`` the quotes' years to
     expiry, ``r`` continuous. NaN when no strike has both quotes."""
-    quoted = frame[schema.two_sided(frame["bid"], frame["ask"])]
-    mids = (quoted.assign(mid=(quoted["bid"] + quoted["ask"]) / 2.0)
-            .pivot_table(index="strike", columns="type", values="mid", aggfunc="first"))
-    if not {"call", "put"} <= set(mids.columns):
+    bid, ask = (frame[c].to_numpy(dtype="float64") for c in ("bid", "ask"))
+    strike = frame["strike"].to_numpy(dtype="float64")
+    is_call = (frame["type"] == "call").to_numpy()
+    quoted = schema.two_sided(bid, ask)
+    mid = (bid + ask) / 2.0
+    calls, puts = quoted & is_call, quoted & ~is_call
+    common, i, j = np.intersect1d(strike[calls], strike[puts], return_indices=True)
+    if not len(common):
         return float("nan")
-    pairs = mids.dropna(subset=["call", "put"])
-    if pairs.empty:
-        return float("nan")
-    diff = pairs["call"] - pairs["put"]
-    nearest = diff.abs().sort_values(kind="stable").index[:n]
-    forwards = nearest.to_numpy(dtype="float64") + np.exp(r * T) * diff.loc[nearest].to_numpy()
-    return float(np.median(forwards))
+    diff = mid[calls][i] - mid[puts][j]
+    nearest = np.lexsort((common, np.abs(diff)))[:n]
+    return float(np.median(common[nearest] + np.exp(r * T) * diff[nearest]))
 
 
 def solve_iv(frame: pd.DataFrame, forward: float, T, r: float) -> np.ndarray:
@@ -138,12 +141,14 @@ def pair_iv(frame: pd.DataFrame, solved: np.ndarray) -> np.ndarray:
     """For each row, the IV solved for the OTHER side at the same strike (NaN when none): on
     the parity forward a call and a put of one strike have one Black-76 σ, so an ITM quote that
     sits below intrinsic (stale against the OTM side) borrows its partner's."""
-    key = pd.Series(solved, index=pd.MultiIndex.from_arrays(
-        [frame["strike"].to_numpy(dtype="float64"), frame["type"].to_numpy(dtype=str)]))
-    key = key[~key.index.duplicated(keep="first")]
-    other = np.where(frame["type"].to_numpy(dtype=str) == "call", "put", "call")
-    wanted = pd.MultiIndex.from_arrays([frame["strike"].to_numpy(dtype="float64"), other])
-    return key.reindex(wanted).to_numpy(dtype="float64")
+    strike = frame["strike"].to_numpy(dtype="float64")
+    is_call = (frame["type"] == "call").to_numpy()
+    calls, puts = np.flatnonzero(is_call), np.flatnonzero(~is_call)
+    _, i, j = np.intersect1d(strike[calls], strike[puts], return_indices=True)
+    out = np.full(len(frame), np.nan)
+    out[calls[i]] = solved[puts[j]]
+    out[puts[j]] = solved[calls[i]]
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
