@@ -85,7 +85,7 @@ COMPARE_CONFIG = {
 
 def _gamma_summary(chains):
     first = chains[0]
-    years = {c.expiry: clock.time_to_expiry(c.expiry, c.as_of) for c in chains}
+    years = {c.expiry: c.t_years for c in chains}
     return walls.gamma_summary(walls.concat([c.frame for c in chains]), first.spot, first.rate,
                                first.div_yield, years)
 

@@ -811,7 +811,7 @@ def whale_result(symbol: str, quote, chains: Sequence, *, keep: int = WHALE_KEEP
             fresh_parts.append(f.head(keep))
         today = c.as_of.astimezone(clock.ET).date()
         skew_rows.append(skew_row(symbol, c.frame, c.spot,
-                                  clock.time_to_expiry(c.expiry, c.as_of), c.expiry, today,
+                                  c.t_years, c.expiry, today,
                                   float(quote.change_pct)))
 
     def combine(parts, columns, score):
