@@ -1,7 +1,7 @@
 """1 · Command Center — the watchlist at a glance.
 
 One shared scan (``core.fetch.scan``) builds a row per symbol with
-``core.analytics.scanner.command_task``: the 0–100 bias score and its band, the suggested action,
+``core.analytics.command_center.command_task``: the 0–100 bias score and its band, the suggested action,
 walls, flow and a 30-day chart. The first session to ask starts the scan, later ones join it; the
 finished result is cached and served to every session. Only the user's choices live in session
 state.
@@ -14,10 +14,10 @@ import functools
 import streamlit as st
 
 from core import clock, fetch
-from core.analytics import scanner
+from core.analytics import bias_score, command_center, scans
 from core.ui import charts, charts_scan, layout, session, widgets
 
-TASK = functools.partial(scanner.command_task, source=fetch)
+TASK = functools.partial(command_center.command_task, source=fetch)
 TABS = ("All", "Top 10", "Bullish", "Bearish")
 BADGE = {"Bullish": "green", "Neutral": "gray", "Bearish": "red"}
 SHORT = {"gamma": "γ strike", "premium": "premium", "whales": "whales", "pc": "P/C",
@@ -75,7 +75,7 @@ COLUMNS = {
 
 
 
-def card(row: scanner.CommandRow) -> None:
+def card(row: command_center.CommandRow) -> None:
     with st.container(border=True):
         s = row.score
         st.markdown(f"**{row.symbol}** {row.price:,.2f} ({row.change_pct:+.2f}%) "
@@ -101,8 +101,8 @@ def card(row: scanner.CommandRow) -> None:
         st.caption(" · ".join(f"{SHORT[c.key]} {points[c.key]}" for c in s.components),
                    help="\n\n".join(f"**{c.label}** {points[c.key]}: {c.detail}"
                                      for c in s.components))
-        st.caption(f"Calls {scanner.money(row.call_premium)} · puts "
-                   f"{scanner.money(row.put_premium)} · P/C "
+        st.caption(f"Calls {scans.money(row.call_premium)} · puts "
+                   f"{scans.money(row.put_premium)} · P/C "
                    f"{'n/a' if row.pc_volume is None else f'{row.pc_volume:.2f}'}")
         if row.short is None:
             st.caption(":orange[Short volume: no Reg SHO record — left out of the score.]")
@@ -122,26 +122,26 @@ def cards(rows: list, limit: int) -> None:
 
 
 def results(page, rows: list, bands, min_vol_oi: float, sort: str, limit: int) -> None:
-    table = scanner.sort_table(scanner.filter_table(scanner.command_table(rows), bands,
+    table = command_center.sort_table(command_center.filter_table(command_center.command_table(rows), bands,
                                                     min_vol_oi), sort)
     by_symbol = {r.symbol: r for r in rows}
-    sm = scanner.summary(table)
+    sm = command_center.summary(table)
     m = st.columns(7)
     m[0].metric("Symbols", f"{sm.count} / {len(rows)}", help="shown after filters / scanned")
     m[1].metric("Bullish", sm.bullish, help="score ≥ 70")
     m[2].metric("Neutral", sm.neutral, help="score 31–69")
     m[3].metric("Bearish", sm.bearish, help="score ≤ 30")
     m[4].metric("Average score", "n/a" if sm.average is None else f"{sm.average:.1f}")
-    m[5].metric("Call premium", scanner.money(sm.call_premium),
+    m[5].metric("Call premium", scans.money(sm.call_premium),
                 help="Σ volume × mid × 100 over calls of each symbol's nearest expiry")
-    m[6].metric("Put premium", scanner.money(sm.put_premium),
+    m[6].metric("Put premium", scans.money(sm.put_premium),
                 help="Σ volume × mid × 100 over puts of each symbol's nearest expiry")
     st.download_button("Download CSV", table.to_csv(index=False).encode(),
                        file_name=f"command_center_{clock.now():%Y%m%d_%H%M}.csv",
                        mime="text/csv", on_click="ignore", key=page.key("csv"),
                        icon=":material/download:", help="The table below, filtered and sorted.")
 
-    views = {"All": table, "Top 10": scanner.top(table, 10),
+    views = {"All": table, "Top 10": command_center.top(table, 10),
              "Bullish": table[table["band"] == "Bullish"],
              "Bearish": table[table["band"] == "Bearish"]}
     tabs = st.tabs(list(TABS), key=page.key("tab"), on_change="rerun")
@@ -181,14 +181,14 @@ with layout.page("command") as page:
         what = f"{len(targets)} watchlist symbols"
 
     f = st.columns([3, 2, 2, 2], vertical_alignment="bottom")
-    bands = f[0].multiselect("Bias band", scanner.BANDS, default=list(scanner.BANDS),
+    bands = f[0].multiselect("Bias band", bias_score.BANDS, default=list(bias_score.BANDS),
                              key=page.key("bands"),
                              help="Bullish ≥ 70 · Neutral 31–69 · Bearish ≤ 30")
     min_vol_oi = f[1].number_input("Min volume/OI", min_value=0.0, max_value=1000.0,
                                    value=0.0, step=0.5, key=page.key("min_vol_oi"),
                                    help="Keep symbols where some contract of the nearest expiry "
                                         "traded at least this many times its open interest.")
-    sort = f[2].selectbox("Sort by", list(scanner.SORTS), key=page.key("sort"),
+    sort = f[2].selectbox("Sort by", list(command_center.SORTS), key=page.key("sort"),
                           help="Score, price and flow: largest first; symbol: A→Z.")
     limit = f[3].slider("Charts per tab", 3, cap, 9, step=3, key=page.key("cards"),
                         help="Cards with a chart; the table always lists every symbol.")
@@ -198,7 +198,7 @@ with layout.page("command") as page:
     job = fetch.scan("command", TASK, targets)
     done = widgets.scan_progress(job, what)
     rows = [r for _, r in job.ordered_results()]
-    fresh = scanner.oldest(rows)
+    fresh = scans.oldest(rows)
     if fresh:
         page.freshness(fresh)
     if not done:
@@ -207,7 +207,7 @@ with layout.page("command") as page:
         st.button("Refresh", key=page.key("refresh"))
     if job.skipped:
         st.warning(f"Skipped {len(job.skipped)} of {job.total}:  \n"
-                   + "  \n".join(scanner.skipped_lines(job.skipped)),
+                   + "  \n".join(scans.skipped_lines(job.skipped)),
                    icon=":material/skip_next:")
     if rows:
         results(page, rows, bands, min_vol_oi, sort, limit)

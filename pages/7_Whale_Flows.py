@@ -1,6 +1,6 @@
 """7 · Whale Flows — where the big money is.
 
-One shared scan (``core.fetch.scan`` with ``core.analytics.scanner.whale_task``) over a symbol
+One shared scan (``core.fetch.scan`` with ``core.analytics.whale_flows.whale_task``) over a symbol
 group × the next N expiries: whale scores, fresh positioning, skew and implied move per symbol.
 The scan depends only on the group and N, so every session asking for it shares one job and one
 cached result; the score threshold and top-N are display filters. Nothing of the scan is kept in
@@ -14,11 +14,11 @@ import functools
 import streamlit as st
 
 from core import clock, fetch, symbols
-from core.analytics import scanner
+from core.analytics import scans, whale_flows
 from core.ui import charts, charts_scan, layout, session, widgets
 
 MAX_EXPIRIES = 4  # the whale scan's own cap (issue 6), below the app-wide max_expiries
-TASK = functools.partial(scanner.whale_task, source=fetch)
+TASK = functools.partial(whale_flows.whale_task, source=fetch)
 GROUPS = ("Tech", "Value", "Watchlist")
 TABS = ("Whale flows", "Fresh positioning", "Skew & implied move")
 CHART_ROWS = 15
@@ -102,14 +102,14 @@ def download(page, table, name: str) -> None:
 
 
 def show(page, results: list, min_score: float, top_n: int) -> None:
-    whales = scanner.whale_table(results, min_score, top_n)
-    fresh = scanner.fresh_table(results, top_n)
-    skew = scanner.skew_table(results)
+    whales = whale_flows.whale_table(results, min_score, top_n)
+    fresh = whale_flows.fresh_table(results, top_n)
+    skew = whale_flows.skew_table(results)
     m = st.columns(5)
     m[0].metric("Symbols", len(results))
     m[1].metric("Whale contracts", len(whales), help=f"top {top_n} per symbol, score ≥ "
                                                      f"{min_score:g}")
-    m[2].metric("Whale premium", scanner.money(scanner.premium_total(whales)),
+    m[2].metric("Whale premium", scans.money(whale_flows.premium_total(whales)),
                 help="Σ premium of the whale contracts shown")
     best = None if whales.empty else whales.iloc[0]
     m[3].metric("Top whale", "none" if best is None else
@@ -149,7 +149,7 @@ def show(page, results: list, min_score: float, top_n: int) -> None:
     if tabs[2].open:
         with tabs[2]:
             st.caption(SKEW_HELP)
-            ref = scanner.skew_table(results, reference_only=True)
+            ref = whale_flows.skew_table(results, reference_only=True)
             left, right = st.columns(2)
             with left:
                 layout.chart(charts_scan.signed_bars(
@@ -182,9 +182,9 @@ with layout.page("whales") as page:
                         key=page.key("n_exp"), help=f"At most {MAX_EXPIRIES}.")
     min_score = c[2].number_input("Min whale score", min_value=0.0, value=0.0, step=10.0,
                                   key=page.key("min_score"))
-    top_n = c[3].number_input("Top N per symbol", min_value=1, max_value=scanner.WHALE_KEEP,
+    top_n = c[3].number_input("Top N per symbol", min_value=1, max_value=whale_flows.WHALE_KEEP,
                               value=5, key=page.key("top_n"),
-                              help=f"At most {scanner.WHALE_KEEP} contracts per symbol.")
+                              help=f"At most {whale_flows.WHALE_KEEP} contracts per symbol.")
     names = group_symbols(group)
     if len(names) > s.max_watchlist:
         st.caption(f":orange[{group} has {len(names)} symbols: scanning the first "
@@ -194,7 +194,7 @@ with layout.page("whales") as page:
     job = fetch.scan("whales", TASK, names, expiries=int(n_exp))
     done = widgets.scan_progress(job, what)
     results = [r for _, r in job.ordered_results()]
-    fresh_pair = scanner.oldest(results)
+    fresh_pair = scans.oldest(results)
     if fresh_pair:
         page.freshness(fresh_pair)
     st.caption(f"{what} · full chains (whales ±5 %, fresh ±10 % of spot).")
@@ -204,7 +204,7 @@ with layout.page("whales") as page:
         st.button("Refresh", key=page.key("refresh"))
     if job.skipped:
         st.warning(f"Skipped {len(job.skipped)} of {job.total}:  \n"
-                   + "  \n".join(scanner.skipped_lines(job.skipped)),
+                   + "  \n".join(scans.skipped_lines(job.skipped)),
                    icon=":material/skip_next:")
     if results:
         show(page, results, float(min_score), int(top_n))

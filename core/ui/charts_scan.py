@@ -56,7 +56,7 @@ def card_chart(bars: pd.DataFrame, *, sma10: pd.Series, ema21: pd.Series,
     """Daily candles with SMA10 and EMA21 overlays, horizontal ``levels`` (walls, absolute gamma
     strike, price line) and MACD(12,26,9) crosses as markers (▲ green under the bar: MACD moved
     above its signal; ▼ red above the bar: below). ``crosses`` has ``time``, ``direction`` and
-    ``price`` columns (``core.analytics.scanner.card_series``). No legend (the card's caption
+    ``price`` columns (``core.analytics.command_center.card_series``). No legend (the card's caption
     names the lines; hover names each one)."""
     fig = charts.price_chart(_naive(bars), title=title, levels=levels, height=height,
                              overlays={"SMA10": _naive(sma10), "EMA21": _naive(ema21)})
