@@ -56,20 +56,26 @@ def skew_row(symbol: str, frame: pd.DataFrame, spot: float, T: float, expiry: dt
              today: dt.date, change_pct: float = float("nan")) -> dict:
     """Skew and implied move of one expiry (a :data:`SKEW_COLUMNS` dict).
 
-    ``rr25_pts`` = 25Δ risk reversal (put IV − call IV, vol points, + = puts richer);
-    ``atm_skew_pts`` = 95 % put IV − ATM IV (vol points); ``straddle`` = ATM call + put mid and
-    the breakout levels spot ± straddle (beyond them the move exceeds what the straddle priced);
-    1σ range spot ∓ S·σ·√T (ATM IV, ``T`` years to the expiry's close); ``move_pct`` = 1σ / spot
-    × 100; ``dte`` calendar days from ``today``.
+    ``rr25_pts`` = 25Δ risk reversal, IV(25Δ call) − IV(25Δ put), each interpolated to exactly
+    25Δ (:func:`core.analytics.volatility.risk_reversal_25d`; vol points, − = puts richer);
+    ``atm_skew_pts`` = IV(25Δ put) − ATM IV (vol points, + = downside richer;
+    :func:`~core.analytics.volatility.atm_skew`). Both are None on a 0DTE (``dte`` 0: hidden, see
+    :func:`~core.analytics.volatility.skew_meaningful`). ``straddle`` = the ATM straddle's TIME
+    VALUE (call + put mid − |S − K|, :class:`core.analytics.levels.ExpectedMove`) and the
+    breakout levels spot ± that (beyond them the move exceeds what the straddle priced; intrinsic
+    value is no move); 1σ range spot ∓ S·σ·√T (ATM IV, ``T`` years to the expiry's close);
+    ``move_pct`` = 1σ / spot × 100; ``dte`` calendar days from ``today``.
     """
     move = levels.expected_move(frame, spot, T)
-    straddle = move.straddle
+    straddle = move.straddle_time_value
     sigma = move.one_sigma_iv
+    days = (expiry - today).days
+    shown = volatility.skew_meaningful(days)
     return {
-        "symbol": symbol, "expiry": expiry, "dte": (expiry - today).days, "spot": float(spot),
+        "symbol": symbol, "expiry": expiry, "dte": days, "spot": float(spot),
         "atm_iv_pct": None if move.atm_iv is None else 100.0 * move.atm_iv,
-        "rr25_pts": volatility.risk_reversal_25d(frame),
-        "atm_skew_pts": volatility.atm_skew(frame, spot),
+        "rr25_pts": volatility.risk_reversal_25d(frame) if shown else None,
+        "atm_skew_pts": volatility.atm_skew(frame, spot) if shown else None,
         "straddle": straddle,
         "breakout_low": None if straddle is None else spot - straddle,
         "breakout_high": None if straddle is None else spot + straddle,

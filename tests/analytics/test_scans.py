@@ -511,13 +511,34 @@ def test_whale_result_without_day_volume_has_a_note_and_no_whales():
     assert not result.fresh.empty  # fresh positioning does not need the stock's volume
 
 
+def test_skew_row_hides_0dte_skew_and_strips_intrinsic_value():
+    T = 1 / 8760  # an hour left on a 0DTE
+    rows = [{"type": "put", "strike": k, "iv": iv, "delta": d}
+            for k, iv, d in ((95, 1.30, -0.01), (99, 0.40, -0.30), (100, 0.30, -0.45))]
+    rows += [{"type": "call", "strike": 100, "iv": 0.30, "delta": 0.55},
+             {"type": "call", "strike": 101, "iv": 0.30, "delta": 0.20},
+             {"type": "call", "strike": 102, "iv": 0.30, "delta": 0.05}]
+    frame = make_chain(rows, expiry=FRIDAY.date(), spot=100.5, T=T)
+    row = whale_flows.skew_row("TEST", frame, 100.5, T, FRIDAY.date(), FRIDAY.date())
+    assert row["dte"] == 0 and row["rr25_pts"] is None and row["atm_skew_pts"] is None
+    mids = frame[frame["strike"] == 100].set_index("type")["mid"]
+    assert row["straddle"] == pytest.approx(mids["call"] + mids["put"] - 0.5)
+    assert row["breakout_high"] == pytest.approx(100.5 + row["straddle"])
+    # the same chain a day out shows its skew (deltas bracket 25Δ on both sides)
+    later = whale_flows.skew_row("TEST", frame, 100.5, T, FRIDAY.date(),
+                                 FRIDAY.date() - dt.timedelta(days=1))
+    # call 25Δ between 0.20 and 0.55, both 30 %; put −0.25 between −0.30 (40 %) and −0.01 (130 %)
+    put_iv = 0.40 + (1.30 - 0.40) * (0.05 / 0.29)
+    assert later["rr25_pts"] == pytest.approx((0.30 - put_iv) * 100)
+
+
 def test_skew_row_by_hand():
     T = 28 / 365
     frame = make_chain([{"type": "call", "strike": 100, "iv": 0.25},
                         {"type": "put", "strike": 100, "iv": 0.25}], expiry=EXPIRY,
                        spot=100.0, T=T)
     row = whale_flows.skew_row("TEST", frame, 100.0, T, EXPIRY, dt.date(2026, 11, 20), 1.5)
-    straddle = frame["mid"].sum()
+    straddle = frame["mid"].sum()  # spot on the strike: no intrinsic value
     assert row["straddle"] == pytest.approx(straddle)
     assert (row["breakout_low"], row["breakout_high"]) == (pytest.approx(100 - straddle),
                                                            pytest.approx(100 + straddle))
