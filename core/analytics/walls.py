@@ -376,7 +376,8 @@ def top_gex_strikes(frame: pd.DataFrame, spot: float, n: int = 10) -> pd.DataFra
 
 @dataclasses.dataclass(frozen=True)
 class GammaSummary:
-    """Dealer gamma across several expiries (one long frame): ``by_strike`` (the frame of
+    """Dealer gamma across several expiries (one long frame of FULL chains — every total and
+    level below is a sum over all strikes; cap for display with :func:`near_spot`): ``by_strike`` (the frame of
     :func:`exposure.gex_by_strike`), ``heat`` (:func:`exposure.gex_by_strike_expiry`), ``top``
     (:func:`top_gex_strikes`), ``band`` = the strike band holding 70 % of the gamma
     (:func:`exposure.gamma_range`; None without gamma), ``zero_gamma`` (re-priced, each expiry
@@ -403,6 +404,16 @@ def gamma_summary(frame: pd.DataFrame, spot: float, r: float, q: float, T, *,
         zero_gamma=exposure.zero_gamma(frame, spot, r, q, T) if len(frame) else None,
         net_gex=exposure.total_gex(frame, spot) if len(frame) else 0.0,
     )
+
+
+def near_spot(table: pd.DataFrame, spot: float, n: int) -> pd.DataFrame:
+    """The rows of a per-strike table for the ``n`` strikes nearest spot, in strike order — a
+    DISPLAY cap: levels and totals are computed on the full chain first. The strike is the
+    ``strike`` column when there is one, else the index (e.g. a heatmap's)."""
+    strikes = (table["strike"] if "strike" in table.columns else table.index.to_series())
+    values = strikes.to_numpy(dtype="float64")
+    keep = np.sort(np.argsort(np.abs(values - spot), kind="stable")[:max(int(n), 0)])
+    return table.iloc[keep]
 
 
 # --- the group comparison ----------------------------------------------------------------------
