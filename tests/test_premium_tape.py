@@ -95,3 +95,43 @@ def test_every_refresh_of_a_fetched_chain_is_recorded_once_for_every_session():
     assert tape.frame.loc[calls[calls].index, "premium"].sum() == pytest.approx(
         expected[calls].sum())
     assert fetch.traded_premium(second).versions == 2
+
+
+def test_the_score_reads_traded_premium_not_the_day_volume_at_todays_mid():
+    # Calls and puts each traded 1000 contracts at mid 1.00 this morning; the underlying then
+    # fell, so the call is now 0.50 and the put 1.60. Valued at the current mid, puts look 3.2×
+    # calls (−20, "bearish flow"); the money that actually came in was equal (0).
+    from core.analytics import command_center
+    from tests.analytics.test_scans import _levels, _quote, _rising
+
+    fetch.record_premium(_version("2026-11-20 09:30", (0, 1.0), (0, 1.0)))
+    fetch.record_premium(_version("2026-11-20 10:30", (1000, 1.0), (1000, 1.0)))
+    now = fetch.record_premium(_version("2026-11-20 14:30", (1000, 0.5), (1000, 1.6)))
+    naive = command_center.command_row("TEST", _quote(), _levels(), now.frame, _rising(), None,
+                                       EXPIRY)
+    assert naive.score.component("premium").points == -20
+    traded = fetch.traded_premium(now)
+    row = command_center.command_row(
+        "TEST", _quote(), _levels(), now.frame, _rising(), None, EXPIRY,
+        premium=command_center.Premium(traded.call, traded.put, traded.label))
+    assert (row.call_premium, row.put_premium) == (pytest.approx(1e5), pytest.approx(1e5))
+    assert row.score.component("premium").points == 0
+    assert "Δvolume × mid per refresh" in row.score.component("premium").detail
+
+
+def test_command_task_uses_the_tape_once_the_flow_chain_has_history():
+    from core.analytics import command_center
+
+    sym = "TSLA"
+    later = command_center.flow_expiry(fetch.expirations(sym), clock.today())
+    hard = fetch.settings().max_strikes_hard
+    with clock.frozen("2026-11-20 09:31"):
+        first = fetch.chain(sym, later, strikes=hard)
+    # back at 11:30 (the test's pinned time): two hours of trading later, a new version
+    fetch.chain(sym, later, strikes=hard)
+    _wait_until(lambda: fetch.chain(sym, later, strikes=hard).as_of > first.as_of
+                and not any(s["inflight"] for s in cache.stats()))
+    row = command_center.command_task(sym, source=fetch)
+    traded = fetch.traded_premium(fetch.chain(sym, later, strikes=hard))
+    assert traded.has_history and row.premium_method == traded.label
+    assert (row.call_premium, row.put_premium) == (traded.call, traded.put)

@@ -6,7 +6,14 @@ and returns points (``None`` = "no data: left out of the score", shown as such);
 :func:`band` names the band (Bullish ≥ 70, Neutral 31–69, Bearish ≤ 30).
 The numbers come in as a :class:`ScoreInputs` built by
 :func:`core.analytics.command_center.command_row` from one symbol's chain, levels, daily bars and
-Reg SHO record; the docstring of each component says which chain and how.
+Reg SHO record; the docstring of each component says which chain and how. Two expiries per
+symbol, each a FULL chain (never the page's strike-capped view):
+
+- the **levels expiry**, the nearest listed one (a 0DTE included): absolute gamma strike, OI walls;
+- the **flow expiry**, the nearest listed one at least one calendar day out: premium, whale
+  scores, put/call volume and the activity component. A 0DTE is never a flow input: its day
+  volume is mostly intraday round trips, and its premium valued at the current mid follows the
+  day's move rather than the money that came in.
 
 Units: prices in the underlying's currency per share; premiums in $; ratios dimensionless.
 """
@@ -24,21 +31,31 @@ BEARISH_MAX = 30   # score <= 30: Bearish; in between (31-69): Neutral
 BANDS = ("Bullish", "Neutral", "Bearish")
 
 
-def gamma_points(spot: float, abs_gamma_strike: float | None, points: int = 15) -> int:
-    """Price vs the absolute gamma strike (strike of max |net GEX|): +15 when spot is above it,
-    −15 when below, 0 when exactly at it or when the strike is undefined.
+def gamma_points(spot: float, abs_gamma_strike: float | None, strike_step: float | None = None,
+                 points: int = 15) -> int:
+    """Price vs the absolute gamma strike (max GROSS gamma, call GEX + |put GEX|, of the scanned
+    levels expiry's full chain; :func:`core.analytics.exposure.gamma_walls`): +15 when spot is
+    above it, −15 when below — but **0 when spot is within one strike of it**
+    (|spot − K| ≤ ``strike_step``, the listing's gap from K to the next strike toward spot), as
+    then the sign only says which side of the nearest strike spot sits on. 0 too when the strike
+    is undefined.
 
-    Reading: above the dominant gamma strike, dealer hedging tends to support the price.
+    Reading: well above the dominant gamma strike, dealer hedging tends to support the price.
     """
     if not finite(abs_gamma_strike) or not finite(spot) or spot == abs_gamma_strike:
+        return 0
+    if finite(strike_step) and abs(spot - abs_gamma_strike) <= strike_step:
         return 0
     return points if spot > abs_gamma_strike else -points
 
 
 def premium_points(call_premium: float, put_premium: float, ratio: float = 1.5,
                    points: int = 20) -> int:
-    """Call vs put premium ($, volume × mid × 100): +20 when call > 1.5 × put, −20 when
-    put > 1.5 × call, else 0. Strict ">": exactly 1.5× is 0. Both 0 → 0."""
+    """Call vs put premium traded today ($) in the flow expiry (the nearest one at least a day
+    out; never a 0DTE): +20 when call > 1.5 × put, −20 when put > 1.5 × call, else 0. Strict
+    ">": exactly 1.5× is 0. Both 0 → 0. The premium is :func:`core.fetch.traded_premium`:
+    Δvolume × mid at each chain refresh once the fetch layer holds that history, else day
+    volume × the current mid (the component's detail says which)."""
     call = float(call_premium) if finite(call_premium) else 0.0
     put = float(put_premium) if finite(put_premium) else 0.0
     if call > ratio * put:
@@ -49,8 +66,8 @@ def premium_points(call_premium: float, put_premium: float, ratio: float = 1.5,
 
 
 def whale_points(best_call: float | None, best_put: float | None, points: int = 10) -> int:
-    """Best call whale score vs best put whale score (:func:`core.analytics.flows.whale_score`):
-    +10 when the call's is higher, −10 when the put's is, 0 when equal. A side with no qualifying
+    """Best call vs best put whale score in the flow expiry
+    (:func:`core.analytics.flows.whale_score`): +10 when the call's is higher, −10 when the put's is, 0 when equal. A side with no qualifying
     contract (None / NaN) counts as 0, so both missing → 0."""
     call = float(best_call) if finite(best_call) else 0.0
     put = float(best_put) if finite(best_put) else 0.0
@@ -63,8 +80,8 @@ def whale_points(best_call: float | None, best_put: float | None, points: int = 
 
 def pc_volume_points(pc_volume: float | None, low: float = 0.8, high: float = 1.2,
                      points: int = 10) -> int:
-    """Put/call volume ratio (put ÷ call): +10 when < 0.8 (calls dominate), −10 when > 1.2
-    (puts dominate), 0 in [0.8, 1.2] or when undefined (no call volume)."""
+    """Put/call volume ratio (put ÷ call) of the flow expiry: +10 when < 0.8 (calls dominate),
+    −10 when > 1.2 (puts dominate), 0 in [0.8, 1.2] or when undefined (no call volume)."""
     if not finite(pc_volume):
         return 0
     if pc_volume < low:
@@ -85,8 +102,9 @@ def trend_points(trend: str) -> int:
 
 def wall_points(spot: float, call_wall: float | None, put_wall: float | None,
                 points: int = 10) -> int:
-    """Which OI wall is nearer spot (distance |wall − spot|): call wall nearer −10 (resistance
-    close by), put wall nearer +10 (support close by); equally near, or a wall missing → 0."""
+    """Which OI wall of the levels expiry is nearer spot (distance |wall − spot|): call wall
+    nearer −10 (resistance close by), put wall nearer +10 (support close by); equally near, or
+    a wall missing → 0."""
     if not (finite(spot) and finite(call_wall) and finite(put_wall)):
         return 0
     to_call, to_put = abs(call_wall - spot), abs(put_wall - spot)
@@ -97,10 +115,23 @@ def wall_points(spot: float, call_wall: float | None, put_wall: float | None,
     return 0
 
 
-def activity_points(max_vol_oi: float | None, threshold: float = 5.0, points: int = 10) -> int:
-    """+10 when the largest volume/OI of any contract (:func:`core.analytics.flows.vol_oi`, OI > 0)
-    is > 5 (strict): fresh money is arriving. 0 otherwise or when undefined."""
-    return points if finite(max_vol_oi) and max_vol_oi > threshold else 0
+MIN_OI = 100  # activity: only contracts with at least this open interest count
+
+
+def activity_points(call_vol_oi: float | None, put_vol_oi: float | None,
+                    threshold: float = 5.0, ratio: float = 1.5, points: int = 10) -> int:
+    """Which side the fresh money is on: the largest volume/OI among the flow expiry's calls vs
+    among its puts (:func:`core.analytics.flows.vol_oi`, contracts with OI ≥ :data:`MIN_OI`).
+    +10 when the call side's is > 5 and > 1.5 × the put side's; −10 when the put side's is > 5
+    and > 1.5 × the call side's; else 0 (None/NaN count as 0). Symmetric: it subtracts as
+    readily as it adds (the old "any contract > 5 → +10" fired for 30 symbols of 30)."""
+    call = float(call_vol_oi) if finite(call_vol_oi) else 0.0
+    put = float(put_vol_oi) if finite(put_vol_oi) else 0.0
+    if call > threshold and call > ratio * put:
+        return points
+    if put > threshold and put > ratio * call:
+        return -points
+    return 0
 
 
 def short_volume_points(short_share: float | None, high: float = 0.55, low: float = 0.45,
@@ -132,15 +163,18 @@ class ScoreInputs:
 
     spot: float
     abs_gamma_strike: float | None = None
+    strike_step: float | None = None
     call_premium: float = 0.0
     put_premium: float = 0.0
+    premium_method: str = "volume × current mid"
     best_call_whale: float | None = None
     best_put_whale: float | None = None
     pc_volume: float | None = None
     trend: str = "Mixed"
     call_wall: float | None = None
     put_wall: float | None = None
-    max_vol_oi: float | None = None
+    call_vol_oi: float | None = None
+    put_vol_oi: float | None = None
     short_share: float | None = None
 
 
@@ -176,21 +210,26 @@ def _num(value, fmt: str = ",.2f") -> str:
 
 def score_components(x: ScoreInputs) -> tuple[Component, ...]:
     """The eight components of the bias score for ``x``, in display order."""
-    g = gamma_points(x.spot, x.abs_gamma_strike)
-    where = ("at" if g == 0 else "above" if g > 0 else "below") if finite(x.abs_gamma_strike) \
-        else None
+    g = gamma_points(x.spot, x.abs_gamma_strike, x.strike_step)
+    where = None
+    if finite(x.abs_gamma_strike) and finite(x.spot):
+        near = finite(x.strike_step) and abs(x.spot - x.abs_gamma_strike) <= x.strike_step
+        where = ("within one strike of" if near and x.spot != x.abs_gamma_strike else
+                 "at" if x.spot == x.abs_gamma_strike else
+                 "above" if x.spot > x.abs_gamma_strike else "below")
     short = short_volume_points(x.short_share)
     call_oi_side = "n/a"
     if finite(x.call_wall) and finite(x.put_wall) and finite(x.spot):
         call_oi_side = (f"call wall {_num(x.call_wall)} is {abs(x.call_wall - x.spot):,.2f} "
                         f"away, put wall {_num(x.put_wall)} {abs(x.put_wall - x.spot):,.2f}")
     return (
-        Component("gamma", "Price vs abs. gamma strike", g,
-                  f"price {_num(x.spot)} {where} {_num(x.abs_gamma_strike)}" if where
-                  else "no gamma strike (no open interest)"),
+        Component("gamma", "Price vs abs. gamma strike (gross γ)", g,
+                  f"price {_num(x.spot)} {where} {_num(x.abs_gamma_strike)}"
+                  + (" (no points within one strike)" if where == "within one strike of" else "")
+                  if where else "no gamma strike (no open interest)"),
         Component("premium", "Call vs put premium", premium_points(x.call_premium, x.put_premium),
-                  f"calls {money(x.call_premium)} vs puts {money(x.put_premium)} "
-                  "(±20 when one side > 1.5× the other)"),
+                  f"calls {money(x.call_premium)} vs puts {money(x.put_premium)}, "
+                  f"{x.premium_method} (±20 when one side > 1.5× the other)"),
         Component("whales", "Best call vs put whale score",
                   whale_points(x.best_call_whale, x.best_put_whale),
                   f"call {_num(x.best_call_whale, ',.1f')} vs put "
@@ -200,8 +239,10 @@ def score_components(x: ScoreInputs) -> tuple[Component, ...]:
         Component("trend", "EMA 8/21/50/200 stack", trend_points(x.trend), x.trend),
         Component("walls", "Nearer OI wall", wall_points(x.spot, x.call_wall, x.put_wall),
                   call_oi_side),
-        Component("activity", "Max volume/OI > 5", activity_points(x.max_vol_oi),
-                  f"max volume/OI {_num(x.max_vol_oi, ',.1f')}"),
+        Component("activity", "Fresh money: call vs put volume/OI",
+                  activity_points(x.call_vol_oi, x.put_vol_oi),
+                  f"max volume/OI (OI ≥ {MIN_OI}) calls {_num(x.call_vol_oi, ',.1f')} vs puts "
+                  f"{_num(x.put_vol_oi, ',.1f')} (±10 when one side > 5 and > 1.5× the other)"),
         Component("short", "Short-volume share (Reg SHO)", short,
                   "no Reg SHO record: left out of the score" if short is None
                   else f"short share {100 * x.short_share:.1f}% (> 55% +10, < 45% −10)"),

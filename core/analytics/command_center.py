@@ -17,8 +17,9 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from core import clock
 from core.analytics import flows, levels, technicals
-from core.analytics.bias_score import BANDS, Score, ScoreInputs, bias_score
+from core.analytics.bias_score import BANDS, MIN_OI, Score, ScoreInputs, bias_score
 from core.analytics.scans import DAILY_PERIOD, finite, full_strikes, nearest_expiry
 
 
@@ -118,7 +119,11 @@ def card_series(daily: pd.DataFrame, days: int = CARD_DAYS) -> CardSeries:
 
 @dataclasses.dataclass(frozen=True)
 class CommandRow:
-    """One symbol of the Command Center scan (shared between sessions: read-only)."""
+    """One symbol of the Command Center scan (shared between sessions: read-only).
+
+    ``expiry`` is the levels expiry (nearest listed); ``flow_expiry`` the flow expiry (nearest
+    at least a day out; None when none is listed) — see :mod:`core.analytics.bias_score`.
+    ``max_vol_oi``: the largest volume/OI of the flow expiry's contracts with OI ≥ MIN_OI."""
 
     symbol: str
     expiry: dt.date
@@ -141,10 +146,12 @@ class CommandRow:
     as_of: dt.datetime
     stale: bool
     card: CardSeries
+    flow_expiry: dt.date | None = None
+    premium_method: str = "volume × current mid"
 
     @property
     def flow(self) -> float:
-        """Total option premium traded today in the scanned expiry, calls + puts ($)."""
+        """Total option premium traded today in the flow expiry, calls + puts ($)."""
         return self.call_premium + self.put_premium
 
 
@@ -153,46 +160,77 @@ def _best(table: pd.DataFrame, kind: str, column: str) -> float | None:
     return float(values.max()) if len(values) else None
 
 
-def command_row(symbol: str, quote, key_levels: levels.KeyLevels, frame: pd.DataFrame,
+def side_max_vol_oi(frame: pd.DataFrame, kind: str, min_oi: int = MIN_OI) -> float | None:
+    """The largest volume/OI among ``kind`` contracts with OI ≥ ``min_oi`` (None if none)."""
+    keep = (frame["type"] == kind) & (frame["open_interest"] >= min_oi)
+    ratio = flows.vol_oi(frame[keep])
+    return float(ratio.max()) if ratio.notna().any() else None
+
+
+class Premium(NamedTuple):
+    """Call / put premium traded today ($) and how it was estimated (e.g.
+    :class:`core.fetch.TradedPremium`'s ``label``)."""
+
+    call: float
+    put: float
+    label: str
+
+
+def command_row(symbol: str, quote, key_levels: levels.KeyLevels, frame: pd.DataFrame | None,
                 daily: pd.DataFrame, short: dict | None, expiry: dt.date,
-                chain_spot: float | None = None, stale: bool = False) -> CommandRow:
+                chain_spot: float | None = None, stale: bool = False, *,
+                levels_strikes=None, flow_expiry: dt.date | None = None,
+                premium: Premium | None = None) -> CommandRow:
     """Build a :class:`CommandRow` from one symbol's data.
 
-    ``quote``: the underlying (price, change, day volume); ``key_levels``: the scanned expiry's
-    levels (walls are the OI walls, abs. gamma strike, P/C by volume); ``frame``: that expiry's
-    full chain frame (premiums, whale scores, volume/OI); ``daily``: daily bars (trend, card);
-    ``short``: :func:`core.fetch.short_volume`'s record or None. Whale scores use the chain's
-    spot (``chain_spot``, default ``key_levels.spot``) and the underlying's dollar volume today
-    (day volume × price).
+    ``quote``: the underlying (price, change, day volume); ``key_levels``: the LEVELS expiry's
+    levels (OI walls, absolute gamma strike; ``levels_strikes`` its listed strikes, for "within
+    one strike"); ``frame``: the FLOW expiry's full chain frame (never a 0DTE: premium, whale
+    scores, P/C volume, volume/OI; None when no expiry a day out is listed — those components
+    then score 0); ``premium``: its traded premium (default: volume × current mid of
+    ``frame``); ``daily``: daily bars (trend, card); ``short``: :func:`core.fetch.short_volume`'s
+    record or None. Whale scores use the chain's spot (``chain_spot``, default
+    ``key_levels.spot``) and the underlying's dollar volume today (day volume × price).
     """
     price = float(quote.price)
     spot = float(chain_spot if chain_spot is not None else key_levels.spot)
-    split = flows.call_put_premium(frame)
-    whales = flows.whale_score(frame, spot, float(quote.day_volume) * price)
-    ratio = flows.vol_oi(frame)
-    max_vol_oi = float(ratio.max()) if ratio.notna().any() else None
+    if frame is None:
+        frame = pd.DataFrame(columns=["type", "strike", "volume", "open_interest", "mid",
+                                      "delta", "iv", "iv_ok"])
+    if premium is None:
+        split = flows.call_put_premium(frame)
+        premium = Premium(split.call, split.put, "volume × current mid")
+    whales = flows.whale_score(frame, spot, float(quote.day_volume) * price) if len(frame) \
+        else frame.assign(whale_score=pd.Series(dtype=float))
+    call_vo, put_vo = side_max_vol_oi(frame, "call"), side_max_vol_oi(frame, "put")
+    sides = [v for v in (call_vo, put_vo) if v is not None]
+    max_vol_oi = max(sides) if sides else None
+    pc_volume = levels.put_call_ratios(frame).volume if len(frame) else None
     trend = technicals.ema_stack(daily["close"]) if len(daily) else "Mixed"
     share = short.get("short_share") if short else None
+    strikes = levels_strikes if levels_strikes is not None else frame["strike"]
     inputs = ScoreInputs(
         spot=price, abs_gamma_strike=key_levels.abs_gamma_strike,
-        call_premium=split.call, put_premium=split.put,
+        strike_step=levels.strike_gap(strikes, key_levels.abs_gamma_strike, price),
+        call_premium=premium.call, put_premium=premium.put, premium_method=premium.label,
         best_call_whale=_best(whales, "call", "whale_score"),
         best_put_whale=_best(whales, "put", "whale_score"),
-        pc_volume=key_levels.pc_volume, trend=trend,
+        pc_volume=pc_volume, trend=trend,
         call_wall=key_levels.call_wall_oi, put_wall=key_levels.put_wall_oi,
-        max_vol_oi=max_vol_oi, short_share=share)
+        call_vol_oi=call_vo, put_vol_oi=put_vo, short_share=share)
     score = bias_score(inputs)
     return CommandRow(
         symbol=symbol, expiry=expiry, price=price, change_pct=float(quote.change_pct),
         score=score,
         action=suggest_action(price, score.band, key_levels.call_wall_oi, key_levels.put_wall_oi),
-        trend=trend, call_premium=split.call, put_premium=split.put,
-        pc_volume=key_levels.pc_volume, max_vol_oi=max_vol_oi,
+        trend=trend, call_premium=premium.call, put_premium=premium.put,
+        pc_volume=pc_volume, max_vol_oi=max_vol_oi,
         abs_gamma_strike=key_levels.abs_gamma_strike, call_wall=key_levels.call_wall_oi,
         put_wall=key_levels.put_wall_oi, zero_gamma=key_levels.zero_gamma,
         best_call_whale=inputs.best_call_whale, best_put_whale=inputs.best_put_whale,
         short=dict(short) if short else None, as_of=quote.as_of,
-        stale=bool(stale or getattr(quote, "stale", False)), card=card_series(daily))
+        stale=bool(stale or getattr(quote, "stale", False)), card=card_series(daily),
+        flow_expiry=flow_expiry, premium_method=premium.label)
 
 
 COMMAND_COLUMNS = ["symbol", "score", "band", "price", "change_pct", "trend", "call_premium",
@@ -272,14 +310,30 @@ def summary(table: pd.DataFrame) -> Summary:
                    float(table["call_premium"].sum()), float(table["put_premium"].sum()))
 
 
+def flow_expiry(listed, today: dt.date) -> dt.date | None:
+    """The flow expiry: the first listed expiry after ``today`` (at least one calendar day out:
+    never a 0DTE). None when only today's is listed."""
+    return next((e for e in sorted(listed) if e > today), None)
+
+
 def command_task(symbol: str, *, source) -> CommandRow:
-    """One Command Center row: the quote, the nearest expiry's levels (``source.key_levels``) and
-    full chain, a year of daily bars and the Reg SHO short-volume record."""
+    """One Command Center row: the quote; the levels expiry (nearest listed) — its levels
+    (``source.key_levels``, full chain); the flow expiry (:func:`flow_expiry`) — its full chain
+    and traded premium (``source.traded_premium``); a year of daily bars; the Reg SHO record."""
     quote = source.quote(symbol)
     expiry = nearest_expiry(symbol, source)
     kl = source.key_levels(symbol, expiry)
     chain = source.chain(symbol, expiry, strikes=full_strikes(source))
+    today = chain.as_of.astimezone(clock.ET).date()
+    later = flow_expiry(source.expirations(symbol), today)
+    flow = source.chain(symbol, later, strikes=full_strikes(source)) if later else None
+    premium = None
+    if flow is not None:
+        traded = source.traded_premium(flow)
+        premium = Premium(traded.call, traded.put, traded.label)
     daily = source.history(symbol, DAILY_PERIOD, "1d")
     short = source.short_volume(symbol)
-    return command_row(symbol, quote, kl, chain.frame, daily, short, expiry,
-                       chain_spot=chain.spot, stale=chain.stale)
+    return command_row(symbol, quote, kl, None if flow is None else flow.frame, daily, short,
+                       expiry, chain_spot=chain.spot if flow is None else flow.spot,
+                       stale=chain.stale or bool(flow is not None and flow.stale),
+                       levels_strikes=chain.frame["strike"], flow_expiry=later, premium=premium)

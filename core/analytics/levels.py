@@ -188,6 +188,20 @@ def expected_move(frame: pd.DataFrame, spot: float, T: float) -> ExpectedMove:
     )
 
 
+def strike_gap(strikes, level: float | None, toward: float) -> float | None:
+    """The listing's strike spacing at ``level`` on the side of ``toward`` (e.g. spot): the
+    distance from ``level`` to the next listed strike in that direction (price units). So
+    |toward − level| ≤ gap means no other listed strike lies strictly between them ("within
+    one strike"). None when ``level`` is undefined or no strike lies that way."""
+    if level is None or not np.isfinite(level):
+        return None
+    values = np.unique(np.asarray(strikes, dtype="float64"))
+    side = values[values > level] if toward >= level else values[values < level]
+    if not len(side):
+        return None
+    return float(abs((side.min() if toward >= level else side.max()) - level))
+
+
 @dataclasses.dataclass(frozen=True)
 class PutCallRatios:
     """Put/call ratios (put ÷ call): by volume and by OI; None when the call side is 0."""

@@ -69,6 +69,14 @@ def test_gamma_points(spot, strike, points):
     assert bias_score.gamma_points(spot, strike) == points
 
 
+@pytest.mark.parametrize("spot, points", [(100.3, 0), (99.2, 0), (101.0, 0), (101.2, 15),
+                                          (98.9, -15)])
+def test_no_gamma_points_within_one_strike_of_spot(spot, points):
+    # $1 strikes: spot between the abs. gamma strike and its neighbour only says which side of
+    # the nearest strike spot sits on (the old rule gave ±15 for every one of these)
+    assert bias_score.gamma_points(spot, 100.0, strike_step=1.0) == points
+
+
 @pytest.mark.parametrize("call, put, points", [
     (151, 100, 20), (150, 100, 0),   # exactly 1.5x is not "more than 1.5x"
     (100, 150, 0), (100, 151, -20), (0, 0, 0), (10, 0, 20), (0, 10, -20), (120, 100, 0)])
@@ -106,10 +114,12 @@ def test_wall_points(call_wall, put_wall, points):
     assert bias_score.wall_points(100.0, call_wall, put_wall) == points
 
 
-@pytest.mark.parametrize("ratio, points", [(5.0, 0), (5.01, 10), (40, 10), (None, 0),
-                                           (float("nan"), 0)])
-def test_activity_points(ratio, points):
-    assert bias_score.activity_points(ratio) == points
+@pytest.mark.parametrize("call, put, points", [
+    (5.0, 0, 0), (5.01, 0, 10), (40, 1, 10), (None, None, 0), (float("nan"), 0, 0),
+    (1, 6, -10), (None, 8, -10),   # symmetric: put-side fresh money subtracts
+    (6, 5, 0), (5, 6, 0)])         # neither side > 1.5x the other: no call on it
+def test_activity_points_are_symmetric(call, put, points):
+    assert bias_score.activity_points(call, put) == points
 
 
 @pytest.mark.parametrize("share, points", [(0.56, 10), (0.55, 0), (0.50, 0), (0.45, 0),
@@ -143,7 +153,7 @@ def test_score_starts_at_50_with_nothing_to_say():
     (dict(abs_gamma_strike=99.0), 65, "Neutral"),                             # +15
     (dict(abs_gamma_strike=101.0), 35, "Neutral"),                            # -15
     (dict(abs_gamma_strike=101.0, pc_volume=1.5, short_share=0.5), 25, "Bearish"),  # -15-10+0
-    (dict(abs_gamma_strike=99.0, max_vol_oi=6.0), 75, "Bullish"),             # +15+10
+    (dict(abs_gamma_strike=99.0, call_vol_oi=6.0), 75, "Bullish"),            # +15+10
 ])
 def test_score_lands_on_the_band_edges(inputs, value, name):
     score = bias_score.bias_score(bias_score.ScoreInputs(spot=100.0, **inputs))
@@ -154,14 +164,14 @@ def test_score_is_clipped_to_0_and_100():
     best = bias_score.ScoreInputs(spot=100.0, abs_gamma_strike=90.0, call_premium=1e6,
                                put_premium=1.0, best_call_whale=9.0, best_put_whale=1.0,
                                pc_volume=0.5, trend="Strong up", call_wall=120.0, put_wall=99.0,
-                               max_vol_oi=9.0, short_share=0.7)
+                               call_vol_oi=9.0, short_share=0.7)
     worst = bias_score.ScoreInputs(spot=100.0, abs_gamma_strike=110.0, call_premium=1.0,
                                 put_premium=1e6, best_call_whale=1.0, best_put_whale=9.0,
                                 pc_volume=2.0, trend="Strong down", call_wall=101.0,
-                                put_wall=80.0, max_vol_oi=1.0, short_share=0.3)
+                                put_wall=80.0, put_vol_oi=9.0, short_share=0.3)
     up, down = bias_score.bias_score(best), bias_score.bias_score(worst)
     assert sum(c.points for c in up.components) == 100 and up.value == 100
-    assert sum(c.points for c in down.components) == -90 and down.value == 0
+    assert sum(c.points for c in down.components) == -100 and down.value == 0
 
 
 def test_missing_short_volume_is_left_out_not_counted():
@@ -249,12 +259,13 @@ def test_command_row_adds_up_every_component_by_hand():
     assert points == {"gamma": -15,     # 100 below the abs. gamma strike 105
                       "premium": 20,    # 1200 calls vs 100 puts at similar mids
                       "whales": 10,     # the call's volume/OI 6 vs the put's 0.5
-                      "pc": 0,          # P/C 1.0
+                      "pc": 10,         # flow expiry's P/C volume 120 / 1250 < 0.8
                       "trend": 15,      # a steady rise: C > E8 > E21 > E50 > E200
                       "walls": -10,     # call wall 4 away, put wall 10 away
-                      "activity": 10,   # volume/OI 6 > 5
+                      "activity": 10,   # calls' volume/OI 6 > 5 and > 1.5 × puts' 0.5
                       "short": -10}     # 40 % short
-    assert (row.score.value, row.score.band) == (70, "Bullish")
+    assert (row.score.value, row.score.band) == (80, "Bullish")
+    assert "volume × current mid" in row.score.component("premium").detail
     call_mid = frame.loc[(frame["type"] == "call") & (frame["strike"] == 100), "mid"].iloc[0]
     assert row.call_premium == pytest.approx(1200 * call_mid * 100 + 50 * frame.loc[
         (frame["type"] == "call") & (frame["strike"] == 104), "mid"].iloc[0] * 100)
@@ -266,11 +277,38 @@ def test_command_row_adds_up_every_component_by_hand():
     assert row.flow == pytest.approx(row.call_premium + row.put_premium)
 
 
+def test_put_side_fresh_money_subtracts_and_small_oi_does_not_count():
+    # puts at 100: volume 1500 on OI 200 (7.5); calls: 300 on OI 200 (1.5); a call with OI 10
+    # traded 1000 (volume/OI 100) is below the minimum OI and does not count
+    frame = make_chain([
+        {"type": "call", "strike": 100, "volume": 300, "open_interest": 200},
+        {"type": "put", "strike": 100, "volume": 1500, "open_interest": 200},
+        {"type": "call", "strike": 103, "volume": 1000, "open_interest": 10},
+    ], expiry=EXPIRY, spot=100.0)
+    row = command_center.command_row("TEST", _quote(), _levels(), frame, _rising(), None, EXPIRY)
+    assert row.score.component("activity").points == -10
+    assert row.max_vol_oi == pytest.approx(7.5)
+
+
+def test_gamma_strike_within_one_listed_strike_scores_nothing():
+    # spot 100 (the quote), abs. gamma strike 100.5 on a $0.5 listing: within one strike
+    frame = make_chain([{"type": t, "strike": k} for t in ("call", "put")
+                        for k in (99.5, 100.0, 100.5, 101.0)], expiry=EXPIRY)
+    kl = _levels(abs_gamma_strike=100.5)
+    row = command_center.command_row("TEST", _quote(), kl, frame, _rising(), None, EXPIRY,
+                                     levels_strikes=frame["strike"])
+    assert row.score.component("gamma").points == 0
+    assert "within one strike" in row.score.component("gamma").detail
+    far = command_center.command_row("TEST", _quote(), _levels(abs_gamma_strike=101.0), frame,
+                                     _rising(), None, EXPIRY, levels_strikes=frame["strike"])
+    assert far.score.component("gamma").points == -15
+
+
 def test_command_row_without_short_volume_says_so():
     kl = _levels(abs_gamma_strike=105.0, call_wall_oi=104.0, put_wall_oi=90.0, pc_volume=1.0)
     row = command_center.command_row("TEST", _quote(), kl, _flow_frame(), _rising(), None, EXPIRY)
     assert row.score.component("short").points is None
-    assert row.score.value == 80 and row.short is None
+    assert row.score.value == 90 and row.short is None
 
 
 def test_command_row_without_underlying_volume_has_no_whale_component():
@@ -342,7 +380,7 @@ def test_command_table_has_one_line_per_row_in_order():
     table = command_center.command_table(rows)
     assert list(table.columns) == command_center.COMMAND_COLUMNS
     assert list(table["symbol"]) == ["ZZZ", "AAA"]
-    assert table["score"].tolist() == [80, 80] and table["short_share"].isna().all()
+    assert table["score"].tolist() == [90, 90] and table["short_share"].isna().all()
 
 
 # --- the watchlist row -------------------------------------------------------------------------
@@ -569,6 +607,7 @@ def test_whale_fresh_and_skew_tables_filter_and_rank():
 def test_command_task_on_the_simulated_market():
     row = command_center.command_task("AAPL", source=fetch)
     assert row.symbol == "AAPL" and row.expiry == fetch.expirations("AAPL")[0]
+    assert row.flow_expiry > clock.today()  # flow components never read a 0DTE
     assert 0 <= row.score.value <= 100 and len(row.score.components) == 8
     assert row.score.value == bias_score.total_score(row.score.components)
     assert row.short is not None and row.score.component("short").included
@@ -620,5 +659,8 @@ def test_ten_sessions_share_one_scan_and_one_fetch_per_key(upstream):
         jobs = list(pool.map(lambda _: fetch.scan("command", task, syms), range(10)))
     assert all(j is jobs[0] for j in jobs) and jobs[0].wait(60)
     assert [s for s, _ in jobs[0].ordered_results()] == syms and not jobs[0].skipped
-    for kind in ("quote", "expirations", "chain", "history"):
+    for kind in ("quote", "expirations", "history"):
         assert upstream.calls[kind] == len(syms), kind
+    # two chains per symbol whose nearest expiry is today: levels (0DTE) and flow (next one)
+    chains = sum(2 if fetch.expirations(s)[0] == clock.today() else 1 for s in syms)
+    assert upstream.calls["chain"] == chains
