@@ -98,7 +98,8 @@ def whale_result(symbol: str, quote, chains: Sequence, *, keep: int = WHALE_KEEP
     Whale score: :func:`core.analytics.flows.whale_score` per chain at its own spot with the
     underlying's dollar volume today = day volume × price; the side proxy is
     :func:`core.analytics.flows.side_proxy` (approximate; None when the market is closed).
-    Fresh positioning: :func:`core.analytics.flows.fresh_positioning`.
+    Fresh positioning: :func:`core.analytics.flows.fresh_positioning`, 0DTE left out (its volume
+    is mostly round trips).
     """
     price = float(quote.price)
     dollar_volume = float(quote.day_volume) * price
@@ -113,10 +114,10 @@ def whale_result(symbol: str, quote, chains: Sequence, *, keep: int = WHALE_KEEP
         w = flows.whale_score(c.frame, c.spot, dollar_volume)
         if len(w):
             whale_parts.append(with_side(w.head(keep), c.as_of))
-        f = flows.fresh_positioning(c.frame, c.spot)
+        today = c.as_of.astimezone(clock.ET).date()
+        f = flows.fresh_positioning(c.frame, c.spot, today=today)  # no 0DTE
         if len(f):
             fresh_parts.append(f.head(keep))
-        today = c.as_of.astimezone(clock.ET).date()
         skew_rows.append(skew_row(symbol, c.frame, c.spot,
                                   clock.time_to_expiry(c.expiry, c.as_of), c.expiry, today,
                                   float(quote.change_pct)))

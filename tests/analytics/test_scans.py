@@ -543,6 +543,13 @@ def test_whale_result_ranks_whales_and_fresh_positions_near_spot():
     assert (result.whales["symbol"] == "TEST").all() and not result.notes
 
 
+def test_whale_result_leaves_0dte_out_of_fresh_positioning():
+    frame = _whale_frame().assign(expiry=FRIDAY.date())  # the same flow, expiring today
+    result = whale_flows.whale_result("TEST", _quote(volume=2_000_000.0),
+                                      [_chain(frame, expiry=FRIDAY.date())])
+    assert result.fresh.empty and not result.whales.empty
+
+
 def test_whale_result_without_day_volume_has_a_note_and_no_whales():
     result = whale_flows.whale_result("TEST", _quote(volume=0.0), [_chain(_whale_frame())])
     assert result.whales.empty and len(result.notes) == 1 and "share volume" in result.notes[0]
