@@ -105,8 +105,9 @@ def banner(sym, q, kl, ctx, active, tf) -> None:
                   None if em_pct is None else f"±{em_pct:.2f}%", delta_color="off",
                   delta_arrow="off",
                   help="S·σ·√T with ATM IV and T to this expiry's close (0DTE: the rest of "
-                       f"today). Straddle: {fmt(kl.straddle, none='n/a')} (≈ 0.85 × straddle "
-                       "is the ~50 % range).")
+                       f"today). Straddle: {fmt(kl.straddle, none='n/a')}, time value "
+                       f"{fmt(kl.straddle_time_value, none='n/a')} (call + put mid − |S − K|; "
+                       "0.85 × time value ≈ the ~50 % range).")
     row[3].metric("Most active strikes",
                   " · ".join(f"{k:,g}" for k in active["strike"]) or "none",
                   help="the three strikes with the most call + put volume today")

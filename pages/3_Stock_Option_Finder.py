@@ -240,7 +240,8 @@ def gamma_section(sym: str, chains, summary: walls.GammaSummary, n_str: int) -> 
                              f"Levels from the full chains; the {n_str} strikes nearest spot "
                              "shown.")
     if len(chains) > 1:
-        layout.chart(charts.heatmap(walls.near_spot(summary.heat, spot, n_str), title=f"{sym} · net GEX by strike and expiry",
+        heat = walls.near_spot(summary.heat, spot, n_str)
+        layout.chart(charts.heatmap(heat, title=f"{sym} · net GEX by strike and expiry",
                                     spot=spot), key="finder-heat")
 
 

@@ -83,7 +83,8 @@ def summary_cards(kl: levels.KeyLevels, kind: str) -> None:
                     None if pct is None else f"±{pct:.2f}% of spot", delta_color="off",
                     border=True,
                     help="1σ move to expiry from ATM IV: S·σ·√T (T to the expiry's close; for "
-                         "0DTE the rest of today's session). Straddle-based: "
+                         "0DTE the rest of today's session). Straddle-based, on its time value "
+                         "(call + put mid − |S − K|): "
                          f"×0.85 ≈ ±{_fmt(kl.range_50, none='n/a')} (~50% range), ×1.25 ≈ "
                          f"±{_fmt(kl.one_sigma_straddle, none='n/a')}.")
 

@@ -109,7 +109,9 @@ def show_column(sym: str, data: dict) -> None:
                     f"±{fmt(kl.range_50)}",
                     help="1σ = S·σ·√T with the ATM IV and T the time left to the expiry's close "
                          "(for 0DTE: the rest of today's session, at least 5 minutes). "
-                         "Straddle × 0.85 ≈ the move with ~50% odds of being exceeded.")
+                         "Straddle range = 0.85 × the ATM straddle's time value (call + put mid "
+                         "− |S − K|: late in a 0DTE most of the straddle is intrinsic value, "
+                         "which is no move) ≈ the move with ~50% odds of being exceeded.")
     st.markdown(
         f"**Zero gamma** {fmt(kl.zero_gamma)} · **Max pain** {fmt(kl.max_pain)}  \n"
         f"**Call wall** OI {fmt(kl.call_wall_oi, ',.0f')} · vol "

@@ -98,8 +98,7 @@ def index_section(index: str) -> None:
                 f"{regime.label}" + ("" if regime.flip_pct is None
                                      else f" · flip {regime.flip_pct:+.2f}%"),
                 delta_color="off", delta_arrow="off",
-                help=charts.LEVELS["zero_gamma"][1] + " (GEX: calls +, puts −; today's full "
-                     "chain). Below it: the regime, from the SIGN of net GEX at spot — positive: "
+                help=charts.LEVELS["zero_gamma"][1] + " (GEX: calls +, puts −). Below it: the regime, from the SIGN of net GEX at spot — positive: "
                      "dealer hedging damps moves; negative: it amplifies them — and the distance "
                      "to the flip, (zero gamma − spot) ÷ spot × 100.")
     c[3].metric("Expected move (1σ)", "n/a" if rng.move is None else f"±{rng.move:,.2f}",

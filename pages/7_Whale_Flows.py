@@ -23,21 +23,26 @@ GROUPS = ("Tech", "Value", "Watchlist")
 TABS = ("Whale flows", "Fresh positioning", "Skew & implied move")
 CHART_ROWS = 15
 
-WHALE_HELP = ("**Whale score** = (|Δ|·S / mid) × IV × (volume / OI) × (premium / underlying $ "
-              "volume today) × 1000, for contracts within ±5 % of spot: leverage × IV × how new "
-              "the volume is × how big the premium is against the stock's own trading. "
-              "Premium = volume × mid × 100. Tiers: ≥ $100k / $500k / $1M. **Side (approx.)**: "
+WHALE_HELP = ("**Whale score** = 10⁴ × (premium ÷ the underlying's $ volume today) × (volume "
+              "÷ OI), for contracts within ±5 % of spot: the premium in basis points of the "
+              "stock's own dollar trading, times how new the volume is (premium size counts: "
+              "twice the mid, twice the score). E.g. $200k on a stock that traded $1B (2 bp) "
+              "at volume/OI 2 scores 4. Premium = day volume × the current mid × 100. Tiers: ≥ $100k / $500k / $1M. **Side (approx.)**: "
               "last ≥ ask → ask, ≤ bid → bid, else mid — a proxy from the quote, not a trade "
               "tape, empty when the market is closed. A row is a contract's whole day: no sweeps "
               "or blocks can be seen in a chain snapshot.")
 FRESH_HELP = ("**Fresh positioning**: contracts within ±10 % of spot whose volume today is at "
               "least 3 × their open interest (OI is as of the prior close), likely new "
-              "positions. Fresh score = volume/OI × premium / 1000.")
-SKEW_HELP = ("**25Δ RR** = IV of the put nearest −0.25Δ − IV of the call nearest +0.25Δ, in vol "
-             "points (+ = puts richer). **ATM skew** = IV of the 95 %-of-spot put − ATM IV (vol "
-             "points, + = downside richer). **Breakout levels** = spot ± the ATM straddle (the "
-             "move the straddle prices to expiry). **1σ range** = spot ∓ S·σ·√T with ATM IV, "
-             "T to the expiry's close.")
+              "positions; 0DTE left out (its volume is mostly round trips). Fresh score = "
+              "volume/OI × premium / 1000 (premium = day volume × current mid × 100).")
+SKEW_HELP = ("**25Δ RR** = IV(25Δ call) − IV(25Δ put), each interpolated linearly in delta "
+             "between the two contracts bracketing ±0.25Δ, in vol points (− = puts richer, the "
+             "market's sign). **ATM skew** = IV(25Δ put) − ATM IV (vol points, + = downside "
+             "richer): measured at a delta, i.e. the same number of σ√T from spot on every "
+             "expiry. Both blank on a 0DTE (its wings are one-tick quotes) or when the chain "
+             "does not bracket 25Δ. **Straddle** = the ATM straddle's time value, call + put "
+             "mid − |S − K| (intrinsic value is no move); **breakout levels** = spot ± that. "
+             "**1σ range** = spot ∓ S·σ·√T with ATM IV, T to the expiry's close.")
 
 CONTRACT = {
     "symbol": st.column_config.TextColumn("Symbol", pinned=True),
@@ -53,7 +58,7 @@ CONTRACT = {
     "iv": st.column_config.NumberColumn("IV", format="percent"),
     "delta": st.column_config.NumberColumn("Δ", format="%.2f"),
     "premium": st.column_config.NumberColumn("Premium $", format="compact",
-                                             help="volume × mid × 100"),
+                                             help="day volume × current mid × 100"),
     "tier": st.column_config.TextColumn("Tier"),
     "side": st.column_config.TextColumn("Side (approx.)"),
     "whale_score": st.column_config.NumberColumn("Whale score", format="%.1f"),
@@ -65,15 +70,17 @@ SKEW = {
     "dte": st.column_config.NumberColumn("DTE", format="%d"),
     "spot": st.column_config.NumberColumn("Spot", format="%.2f"),
     "atm_iv_pct": st.column_config.NumberColumn("ATM IV %", format="%.1f"),
-    "rr25_pts": st.column_config.NumberColumn("25Δ RR (pts)", format="%+.2f",
-                                              help="put IV − call IV; + = puts richer"),
-    "atm_skew_pts": st.column_config.NumberColumn("ATM skew (pts)", format="%+.2f",
-                                                  help="95 % put IV − ATM IV"),
-    "straddle": st.column_config.NumberColumn("Straddle", format="%.2f"),
+    "rr25_pts": st.column_config.NumberColumn(
+        "25Δ RR (pts)", format="%+.2f",
+        help="IV(25Δ call) − IV(25Δ put), interpolated to 25Δ; − = puts richer; blank on 0DTE"),
+    "atm_skew_pts": st.column_config.NumberColumn(
+        "ATM skew (pts)", format="%+.2f", help="IV(25Δ put) − ATM IV; blank on 0DTE"),
+    "straddle": st.column_config.NumberColumn(
+        "Straddle TV", format="%.2f", help="ATM straddle time value: call + put mid − |S − K|"),
     "breakout_low": st.column_config.NumberColumn("Breakout ↓", format="%.2f",
-                                                  help="spot − straddle"),
+                                                  help="spot − straddle time value"),
     "breakout_high": st.column_config.NumberColumn("Breakout ↑", format="%.2f",
-                                                   help="spot + straddle"),
+                                                   help="spot + straddle time value"),
     "sigma_low": st.column_config.NumberColumn("1σ low", format="%.2f"),
     "sigma_high": st.column_config.NumberColumn("1σ high", format="%.2f"),
     "move_pct": st.column_config.NumberColumn("1σ move %", format="%.2f"),
@@ -154,10 +161,10 @@ def show(page, results: list, min_score: float, top_n: int) -> None:
             with left:
                 layout.chart(charts_scan.signed_bars(
                     ref["symbol"], ref["rr25_pts"], measure="25Δ RR", unit="vol pts",
-                    title="25Δ risk reversal (+ puts richer, red)"),
-                    caption="Per symbol, the first scanned expiry with ≥ 1 DTE (a 0DTE's wings "
-                            "rarely reach 25Δ). Empty bar: the chain does not reach the 25Δ "
-                            "wings.")
+                    title="25Δ risk reversal, call − put (− puts richer, red)"),
+                    caption="Per symbol, the first scanned expiry with ≥ 1 DTE (0DTE skew is "
+                            "hidden). IVs interpolated to exactly ±25Δ. Empty bar: the chain "
+                            "does not bracket the 25Δ wings.")
             with right:
                 layout.chart(charts.move_bars(
                     ref["symbol"], ref["change_pct"], ref["move_pct"],

@@ -67,8 +67,9 @@ def premium_points(call_premium: float, put_premium: float, ratio: float = 1.5,
 
 def whale_points(best_call: float | None, best_put: float | None, points: int = 10) -> int:
     """Best call vs best put whale score in the flow expiry
-    (:func:`core.analytics.flows.whale_score`): +10 when the call's is higher, −10 when the put's is, 0 when equal. A side with no qualifying
-    contract (None / NaN) counts as 0, so both missing → 0."""
+    (:func:`core.analytics.flows.whale_score`): +10 when the call's is higher, −10 when the
+    put's is, 0 when equal. A side with no qualifying contract (None / NaN) counts as 0, so
+    both missing → 0."""
     call = float(best_call) if finite(best_call) else 0.0
     put = float(best_put) if finite(best_put) else 0.0
     if call > put:

@@ -236,7 +236,7 @@ def command_row(symbol: str, quote, key_levels: levels.KeyLevels, frame: pd.Data
 COMMAND_COLUMNS = ["symbol", "score", "band", "price", "change_pct", "trend", "call_premium",
                    "put_premium", "flow", "pc_volume", "max_vol_oi", "abs_gamma_strike",
                    "call_wall", "put_wall", "action", "target", "stop", "reward_risk",
-                   "short_share", "expiry"]
+                   "short_share", "expiry", "flow_expiry"]
 
 
 def command_table(rows: Iterable[CommandRow]) -> pd.DataFrame:
@@ -253,10 +253,11 @@ def command_table(rows: Iterable[CommandRow]) -> pd.DataFrame:
         "call_wall": r.call_wall, "put_wall": r.put_wall, "action": r.action.side,
         "target": r.action.target, "stop": r.action.stop, "reward_risk": r.action.reward_risk,
         "short_share": (r.short or {}).get("short_share"), "expiry": r.expiry,
+        "flow_expiry": r.flow_expiry,
     } for r in rows]
     out = pd.DataFrame(records, columns=COMMAND_COLUMNS)
     floats = [c for c in COMMAND_COLUMNS if c not in ("symbol", "band", "trend", "action",
-                                                       "expiry", "score")]
+                                                       "expiry", "flow_expiry", "score")]
     return out.astype({c: "float64" for c in floats} | {"score": "int64"})
 
 

@@ -21,8 +21,8 @@ import pandas as pd
 from core.analytics import exposure
 
 CONTRACT_MULTIPLIER = exposure.CONTRACT_MULTIPLIER
-STRADDLE_50_FACTOR = 0.85   # straddle time value × 0.85 ≈ the move with ~50 % odds of being exceeded
-STRADDLE_1SD_FACTOR = 1.25  # straddle time value × 1.25 ≈ one standard deviation (√(π/2) ≈ 1.2533)
+STRADDLE_50_FACTOR = 0.85   # time value × 0.85 ≈ the move with ~50 % odds of being exceeded
+STRADDLE_1SD_FACTOR = 1.25  # time value × 1.25 ≈ one standard deviation (√(π/2) ≈ 1.2533)
 
 
 def _one_expiry(frame: pd.DataFrame) -> None:

@@ -377,9 +377,9 @@ def top_gex_strikes(frame: pd.DataFrame, spot: float, n: int = 10) -> pd.DataFra
 @dataclasses.dataclass(frozen=True)
 class GammaSummary:
     """Dealer gamma across several expiries (one long frame of FULL chains — every total and
-    level below is a sum over all strikes; cap for display with :func:`near_spot`): ``by_strike`` (the frame of
-    :func:`exposure.gex_by_strike`), ``heat`` (:func:`exposure.gex_by_strike_expiry`), ``top``
-    (:func:`top_gex_strikes`), ``band`` = the strike band holding 70 % of the gamma
+    level below is a sum over all strikes; cap for display with :func:`near_spot`):
+    ``by_strike`` (the frame of :func:`exposure.gex_by_strike`), ``heat``
+    (:func:`exposure.gex_by_strike_expiry`), ``top`` (:func:`top_gex_strikes`), ``band`` = the strike band holding 70 % of the gamma
     (:func:`exposure.gamma_range`; None without gamma), ``zero_gamma`` (re-priced, each expiry
     with its own T; None when none in range), ``net_gex`` total, $ per 1 % move, calls +."""
 

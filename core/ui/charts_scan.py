@@ -132,10 +132,11 @@ def contract_bars(labels: Sequence[str], values, types: Sequence[str], *, title:
 
 
 def signed_bars(labels: Sequence[str], values, *, title: str, measure: str, unit: str,
-                positive_color: str = PUT_COLOR, negative_color: str = CALL_COLOR,
+                positive_color: str = CALL_COLOR, negative_color: str = PUT_COLOR,
                 height: int = 300) -> go.Figure:
-    """One signed value per label; colour by sign (defaults suit the 25Δ risk reversal, where
-    positive = puts richer → red, negative = calls richer → green). NaN bars are left empty."""
+    """One signed value per label; colour by sign (defaults suit the 25Δ risk reversal, call IV
+    − put IV: positive = calls richer → green, negative = puts richer → red). NaN bars are left
+    empty."""
     values = np.asarray(values, dtype="float64")
     colors = np.where(values >= 0, positive_color, negative_color).tolist()
     fig = go.Figure(go.Bar(

@@ -350,8 +350,8 @@ def test_filter_by_band_and_min_volume_oi():
     t = _table()
     assert list(command_center.filter_table(t, ["Bullish"])["symbol"]) == ["AAA", "DDD"]
     assert list(command_center.filter_table(t, bias_score.BANDS, 3.0)["symbol"]) == ["AAA", "DDD"]
-    assert list(command_center.filter_table(t, bias_score.BANDS, 0.0)["symbol"]) == ["AAA", "BBB", "CCC",
-                                                                           "DDD"]
+    assert list(command_center.filter_table(t, bias_score.BANDS, 0.0)["symbol"]) == [
+        "AAA", "BBB", "CCC", "DDD"]
 
 
 @pytest.mark.parametrize("by, order", [("Score", ["AAA", "DDD", "CCC", "BBB"]),
