@@ -261,12 +261,16 @@ def most_active(frame: pd.DataFrame, n: int = 3) -> pd.DataFrame:
 @dataclasses.dataclass(frozen=True)
 class KeyLevels:
     """One expiry's levels, as plain floats (price units unless said) or None when undefined.
+    Computed on the expiry's FULL chain (``core.fetch.key_levels``; never a strike-capped view).
 
     Walls by kind: ``*_oi`` (max OI strike), ``*_volume`` (max volume strike), ``*_gamma`` (max
-    call GEX / max |put GEX| strike); ``abs_gamma_strike`` = max |net GEX|. ``zero_gamma``: spot
-    level where re-priced total GEX changes sign. ``volume_pivot``: where net (put − call) volume
-    changes sign (not a gamma level). ``pc_volume`` / ``pc_oi``: put ÷ call ratios.
-    ``net_gex``: $ per 1 % move, calls +, puts −. Expected move fields: see :class:`ExpectedMove`.
+    call GEX / max |put GEX| strike); ``abs_gamma_strike`` = max gross gamma, call GEX +
+    |put GEX| (not netted). ``zero_gamma``: spot level where re-priced total GEX changes sign
+    (:func:`core.analytics.exposure.zero_gamma`). ``volume_pivot``: where net (put − call)
+    volume changes sign (not a gamma level). ``pc_volume`` / ``pc_oi``: put ÷ call ratios.
+    ``net_gex``: Σ Γ·OI·100·S²·0.01 at spot, $ per 1 % move, calls +, puts − (its sign is the
+    gamma regime, :func:`core.analytics.exposure.gamma_regime`). Expected move fields: see
+    :class:`ExpectedMove`.
     """
 
     spot: float
