@@ -342,13 +342,15 @@ def main() -> None:
                     help="The strikes nearest spot that together hold 70% of the gross gamma "
                          "(|call GEX| + |put GEX|, $ per 1% move) of the loaded expiries' full "
                          "chains: where hedging is concentrated, not a probability range.")
-    cards[2].metric("Zero gamma", "none in range" if summary.zero_gamma is None
-                    else f"{summary.zero_gamma:,.2f}", border=True,
+    no_oi = "n/a: OI not published yet"
+    cards[2].metric("Zero gamma", no_oi if not summary.oi_published else "none in range"
+                    if summary.zero_gamma is None else f"{summary.zero_gamma:,.2f}", border=True,
                     help="Spot level where the loaded expiries' total GEX (full chains), "
                          "re-priced over spot ±15% with each contract's IV and T, changes sign "
                          "(linear interpolation between grid points); price units.")
     sign = "−" if summary.net_gex < 0 else ""
-    cards[3].metric("Net GEX", f"{sign}${abs(summary.net_gex) / 1e6:,.1f}M", border=True,
+    cards[3].metric("Net GEX", no_oi if not summary.oi_published
+                    else f"{sign}${abs(summary.net_gex) / 1e6:,.1f}M", border=True,
                     help="Σ Γ × OI × 100 × S² × 0.01 over every strike of the loaded "
                          "expiries' full chains ($ per 1% move); dealers long calls (+), short "
                          "puts (−). Positive: hedging damps moves; negative: it amplifies them.")
