@@ -67,7 +67,7 @@ UNUSUAL_COLUMNS = {
     "mid": st.column_config.NumberColumn("Mid", format="%.2f"),
     "iv": st.column_config.NumberColumn("IV", format="percent"),
     "premium": st.column_config.NumberColumn("Premium $", format="compact",
-                                             help="volume × mid × 100"),
+                                             help="day volume × current mid × 100"),
     "tier": st.column_config.TextColumn("Tier", help="premium ≥ $100k / $500k / $1M"),
     "side": st.column_config.TextColumn(
         "Side (approx.)", help="last ≥ ask → ask, ≤ bid → bid, else mid; a proxy from the "
