@@ -15,13 +15,15 @@ Public interface (stable; tests, benches and tools rely on it)::
     short_volume(symbol) -> dict | None          (FINRA Reg SHO, or the simulated equivalent)
     derived(name, fn, *sources, **params) -> fn(*sources, **params), cached by source identity
     key_levels(symbol, expiry) -> levels.KeyLevels  (every level of one expiry, full chain)
+    traded_premium(chain) -> TradedPremium       (Δvolume × mid per refresh, from the tape)
     scan(name, fn, symbols, **params) -> ScanJob  (a shared, cached multi-symbol job)
     provider_info() -> dict                      reset(provider=None) (tests, benches)
 
 Caches (see ``core.memory.cache_stats()``): ``quote``, ``expirations``, ``chain`` (full chain with
 greeks), ``history``, ``derived`` (strike-capped views, levels, GEX profiles, scans) and
-``not_found`` (negative cache of SymbolNotFound, short TTL, small cap) and ``scan`` (finished
-multi-symbol scans).
+``not_found`` (negative cache of SymbolNotFound, short TTL, small cap), ``scan`` (finished
+multi-symbol scans) and ``premium_tape`` (per chain, the traded premium accumulated over its
+consecutive versions today; see :func:`traded_premium`).
 """
 
 from __future__ import annotations
@@ -34,10 +36,11 @@ import threading
 import time
 from typing import Any, Callable, Iterable
 
+import numpy as np
 import pandas as pd
 
 from core import cache, clock, config, symbols
-from core.analytics import levels, pricing
+from core.analytics import flows, levels, pricing
 from core.errors import DataError, NoExpiry, RateLimited, SymbolNotFound
 from core.providers import finra, make_provider
 from core.providers.base import INTERVALS, PERIODS, Provider
@@ -46,6 +49,7 @@ from core.schema import STRIKES_CAPPED, Chain, Quote
 log = logging.getLogger(__name__)
 
 NEAR_TERM_DAYS = 7  # chains expiring within this many days use the near-term TTL
+TAPE_MAX_AGE = 18 * 3600.0  # a premium tape lives for a session (it restarts each day anyway)
 
 
 @dataclasses.dataclass
@@ -94,6 +98,8 @@ def _build(provider: Provider | None, reason: str | None) -> _Layer:
         "not_found": make("not_found", 256, s.negative_ttl, s.negative_ttl),
         "scan": make("scan", 32, s.ttl_chain_near * 2, s.ttl_chain_far * f),
         "short_volume": make("short_volume", 64, 6 * 3600, 24 * 3600),
+        # one small per-contract tape per (symbol, expiry) chain, kept for a session
+        "premium_tape": make("premium_tape", chain_entries, TAPE_MAX_AGE, TAPE_MAX_AGE),
     }
     scan_pool = cf.ThreadPoolExecutor(max_workers=s.workers, thread_name_prefix="fetch-scan")
     return _Layer(s, provider, reason or provider.name, budget, executor, scan_pool,
@@ -292,7 +298,8 @@ def _full_chain(layer: _Layer, sym: str, expiry: dt.date) -> cache.Served:
         _require_listed(sym, expiry)
     rate = layer.settings.risk_free
     return _serve(layer, "chain", key, sym,
-                  lambda: with_greeks(_upstream(layer, layer.provider.chain, sym, expiry), rate),
+                  lambda: record_premium(
+                      with_greeks(_upstream(layer, layer.provider.chain, sym, expiry), rate)),
                   ttl=_chain_ttl(layer, expiry))
 
 
@@ -537,3 +544,124 @@ def key_levels(symbol: str, expiry: dt.date | str) -> levels.KeyLevels:
     c = chain(symbol, expiry, strikes=_get().settings.max_strikes_hard)
     result = derived("key_levels", _key_levels, c)
     return result
+
+
+# --- traded premium from consecutive chain versions -------------------------------------------
+#
+# A chain snapshot gives each contract's volume for the WHOLE day but only the CURRENT mid, so
+# "volume × mid" values the morning's trades at the afternoon's price: on a 0DTE the call/put
+# split then follows the day's move. Each time the fetch layer loads a new version of a chain it
+# adds, per contract, the volume traded since the previous version valued at this version's mid
+# (Δvolume × mid × 100). Kept in the bounded ``premium_tape`` cache, one tape per (symbol,
+# expiry), shared by every session; a new session day (ET) starts a new tape.
+
+TAPE_HISTORY_SHARE = 0.5  # at least this share of the day's volume priced at a refresh's mid
+_tape_lock = threading.Lock()  # one writer at a time (read, extend, put)
+
+
+@dataclasses.dataclass(frozen=True)
+class PremiumTape:
+    """One chain's tape. ``frame`` is indexed by ``contract`` with ``type``, ``volume`` (as of the
+    last version), ``premium`` ($ accumulated) and ``baseline`` (the volume already traded when
+    the tape started, valued at the first version's mid). Shared and read-only."""
+
+    symbol: str
+    expiry: dt.date
+    session: dt.date
+    first_as_of: dt.datetime
+    as_of: dt.datetime
+    versions: int
+    frame: pd.DataFrame
+
+
+@dataclasses.dataclass(frozen=True)
+class TradedPremium:
+    """Call and put premium traded today ($) in one chain, and how it was estimated.
+
+    ``method``: ``"refreshes"`` — Σ over consecutive chain versions of Δvolume × that version's
+    mid × 100 (the volume traded before the first version is valued at its mid); or
+    ``"current mid"`` — day volume × the current mid × 100 (no usable history yet).
+    ``covered`` = share of today's volume that was priced at a refresh's mid (0–1);
+    ``versions`` chain versions seen since ``since`` (ET). ``label`` says it in words.
+    """
+
+    call: float
+    put: float
+    method: str
+    versions: int
+    covered: float
+    since: dt.datetime | None
+
+    @property
+    def has_history(self) -> bool:
+        return self.method == "refreshes"
+
+    @property
+    def label(self) -> str:
+        if not self.has_history:
+            return "volume × current mid"
+        return (f"Δvolume × mid per refresh ({self.versions} versions since "
+                f"{self.since.astimezone(clock.ET):%H:%M} ET, {self.covered:.0%} of volume)")
+
+
+def _tape_start(chain: Chain, session: dt.date) -> PremiumTape:
+    f = chain.frame
+    volume = f["volume"].to_numpy(dtype="float64")
+    frame = pd.DataFrame({"type": f["type"].astype(str).to_numpy(), "volume": volume,
+                          "premium": volume * f["mid"].to_numpy(dtype="float64") * 100.0,
+                          "baseline": volume}, index=pd.Index(f["contract"], name="contract"))
+    return PremiumTape(chain.symbol, chain.expiry, session, chain.as_of, chain.as_of, 1, frame)
+
+
+def _tape_next(tape: PremiumTape, chain: Chain) -> PremiumTape:
+    """The tape after one more version: per contract Δvolume = max(volume − last volume, 0)
+    (a contract new to the chain: all its volume) valued at this version's mid."""
+    f = chain.frame.set_index("contract")
+    old = tape.frame.reindex(f.index)
+    volume = f["volume"].to_numpy(dtype="float64")
+    last = old["volume"].to_numpy(dtype="float64")
+    delta = np.where(np.isnan(last), volume, np.clip(volume - np.nan_to_num(last), 0.0, None))
+    mid = f["mid"].to_numpy(dtype="float64")
+    premium = old["premium"].fillna(0.0).to_numpy() + delta * np.nan_to_num(mid) * 100.0
+    frame = pd.DataFrame({"type": f["type"].astype(str).to_numpy(), "volume": volume,
+                          "premium": premium,
+                          "baseline": old["baseline"].fillna(0.0).to_numpy()}, index=f.index)
+    return dataclasses.replace(tape, as_of=chain.as_of, versions=tape.versions + 1, frame=frame)
+
+
+def record_premium(chain: Chain) -> Chain:
+    """Add a newly loaded chain version to its tape (the chain loader calls this); returns the
+    chain unchanged. A version not newer than the tape's last is ignored; a new ET session day
+    starts a new tape."""
+    store = _get().caches["premium_tape"]
+    key = (chain.symbol, chain.expiry)
+    session = chain.as_of.astimezone(clock.ET).date()
+    with _tape_lock:
+        tape = store.peek(key)
+        if tape is None or tape.session != session:
+            store.put(key, _tape_start(chain, session))
+        elif chain.as_of > tape.as_of:
+            store.put(key, _tape_next(tape, chain))
+    return chain
+
+
+def traded_premium(chain: Chain) -> TradedPremium:
+    """Call and put premium traded today in ``chain`` (a full chain from :func:`chain`), from
+    its tape when the tape holds at least two versions and at least
+    :data:`TAPE_HISTORY_SHARE` (50 %) of today's volume was priced at a refresh's mid; else day
+    volume × the current mid × 100, labelled so (see :class:`TradedPremium`)."""
+    tape = _get().caches["premium_tape"].peek((chain.symbol, chain.expiry))
+    if tape is not None and tape.versions >= 2 and \
+            tape.session == chain.as_of.astimezone(clock.ET).date():
+        f = tape.frame
+        total = float(f["volume"].sum())
+        covered = 1.0 - float(f["baseline"].sum()) / total if total > 0 else 0.0
+        if covered >= TAPE_HISTORY_SHARE:
+            calls = f["type"] == "call"
+            return TradedPremium(float(f.loc[calls, "premium"].sum()),
+                                 float(f.loc[~calls, "premium"].sum()), "refreshes",
+                                 tape.versions, covered, tape.first_as_of)
+    split = flows.call_put_premium(chain.frame)
+    return TradedPremium(split.call, split.put, "current mid",
+                         0 if tape is None else tape.versions, 0.0,
+                         None if tape is None else tape.first_as_of)

@@ -22,8 +22,8 @@ from core import schema
 from core.analytics import exposure
 
 CONTRACT_MULTIPLIER = exposure.CONTRACT_MULTIPLIER
-STRADDLE_50_FACTOR = 0.85   # straddle × 0.85 ≈ the move with ~50 % odds of being exceeded
-STRADDLE_1SD_FACTOR = 1.25  # straddle × 1.25 ≈ one standard deviation (√(π/2) ≈ 1.2533)
+STRADDLE_50_FACTOR = 0.85   # time value × 0.85 ≈ the move with ~50 % odds of being exceeded
+STRADDLE_1SD_FACTOR = 1.25  # time value × 1.25 ≈ one standard deviation (√(π/2) ≈ 1.2533)
 
 
 def _one_expiry(frame: pd.DataFrame) -> None:
@@ -143,14 +143,17 @@ def volume_pivot(frame: pd.DataFrame, spot: float, window_pct: float | None = 0.
 class ExpectedMove:
     """Expected move to expiry, in price units (± around spot); None where inputs are missing.
 
-    ``straddle`` = ATM call mid + put mid; ``range_50`` = 0.85 × straddle (≈ the ~50 % range);
-    ``one_sigma_straddle`` = 1.25 × straddle; ``one_sigma_iv`` = S · σ_ATM · √T.
+    ``straddle`` = ATM call mid + put mid (its price); ``straddle_time_value`` = straddle −
+    |S − K_ATM| (the intrinsic value stripped: what the straddle pays for movement);
+    ``range_50`` = 0.85 × time value (≈ the ~50 % range); ``one_sigma_straddle`` = 1.25 × time
+    value; ``one_sigma_iv`` = S · σ_ATM · √T.
     ``atm_strike`` / ``atm_iv`` are the strike and IV (decimal) used.
     """
 
     atm_strike: float | None
     atm_iv: float | None
     straddle: float | None
+    straddle_time_value: float | None
     range_50: float | None
     one_sigma_straddle: float | None
     one_sigma_iv: float | None
@@ -167,25 +170,44 @@ def expected_move(frame: pd.DataFrame, spot: float, T: float) -> ExpectedMove:
     """Expected move from the ATM straddle and from ATM IV (one expiry).
 
     ATM strike: :func:`atm_strike`. straddle = call mid + put mid there (None if either mid ≤ 0);
-    range_50 = 0.85 × straddle; one_sigma_straddle = 1.25 × straddle. ATM IV = mean IV of that
+    time value = straddle − |S − K| (the ATM call's intrinsic max(S − K, 0) plus the put's
+    max(K − S, 0); None when not > 0). Late on a 0DTE with spot between wide strikes most of the
+    straddle is intrinsic, which is no move at all, so the straddle moves use the time value:
+    range_50 = 0.85 × time value; one_sigma_straddle = 1.25 × time value. ATM IV = mean IV of that
     strike's call and put with ``iv_ok``; one_sigma_iv = spot × IV × √T (T in years; for 0DTE the
     time left in today's session). All in price units.
     """
     _one_expiry(frame)
     strike = atm_strike(frame, spot)
     if strike is None:
-        return ExpectedMove(None, None, None, None, None, None)
+        return ExpectedMove(None, None, None, None, None, None, None)
     rows = frame[frame["strike"].astype("float64") == strike]
     mids = rows.groupby(rows["type"].astype(str))["mid"].first()
     straddle = float(mids["call"] + mids["put"]) if (mids > 0).all() and len(mids) == 2 else None
     ivs = rows.loc[rows["iv_ok"].astype(bool), "iv"].astype("float64")
     iv = float(ivs.mean()) if len(ivs) else None
+    extrinsic = None if straddle is None else straddle - abs(float(spot) - strike)
+    extrinsic = extrinsic if extrinsic is not None and extrinsic > 0 else None
     return ExpectedMove(
-        atm_strike=strike, atm_iv=iv, straddle=straddle,
-        range_50=None if straddle is None else STRADDLE_50_FACTOR * straddle,
-        one_sigma_straddle=None if straddle is None else STRADDLE_1SD_FACTOR * straddle,
+        atm_strike=strike, atm_iv=iv, straddle=straddle, straddle_time_value=extrinsic,
+        range_50=None if extrinsic is None else STRADDLE_50_FACTOR * extrinsic,
+        one_sigma_straddle=None if extrinsic is None else STRADDLE_1SD_FACTOR * extrinsic,
         one_sigma_iv=float(spot * iv * np.sqrt(T)) if iv is not None and T > 0 else None,
     )
+
+
+def strike_gap(strikes, level: float | None, toward: float) -> float | None:
+    """The listing's strike spacing at ``level`` on the side of ``toward`` (e.g. spot): the
+    distance from ``level`` to the next listed strike in that direction (price units). So
+    |toward − level| ≤ gap means no other listed strike lies strictly between them ("within
+    one strike"). None when ``level`` is undefined or no strike lies that way."""
+    if level is None or not np.isfinite(level):
+        return None
+    values = np.unique(np.asarray(strikes, dtype="float64"))
+    side = values[values > level] if toward >= level else values[values < level]
+    if not len(side):
+        return None
+    return float(abs((side.min() if toward >= level else side.max()) - level))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -247,12 +269,16 @@ def most_active(frame: pd.DataFrame, n: int = 3) -> pd.DataFrame:
 @dataclasses.dataclass(frozen=True)
 class KeyLevels:
     """One expiry's levels, as plain floats (price units unless said) or None when undefined.
+    Computed on the expiry's FULL chain (``core.fetch.key_levels``; never a strike-capped view).
 
     Walls by kind: ``*_oi`` (max OI strike), ``*_volume`` (max volume strike), ``*_gamma`` (max
-    call GEX / max |put GEX| strike); ``abs_gamma_strike`` = max |net GEX|. ``zero_gamma``: spot
-    level where re-priced total GEX changes sign. ``volume_pivot``: where net (put − call) volume
-    changes sign (not a gamma level). ``pc_volume`` / ``pc_oi``: put ÷ call ratios.
-    ``net_gex``: $ per 1 % move, calls +, puts −. Expected move fields: see :class:`ExpectedMove`.
+    call GEX / max |put GEX| strike); ``abs_gamma_strike`` = max gross gamma, call GEX +
+    |put GEX| (not netted). ``zero_gamma``: spot level where re-priced total GEX changes sign
+    (:func:`core.analytics.exposure.zero_gamma`). ``volume_pivot``: where net (put − call)
+    volume changes sign (not a gamma level). ``pc_volume`` / ``pc_oi``: put ÷ call ratios.
+    ``net_gex``: Σ Γ·OI·100·S²·0.01 at spot, $ per 1 % move, calls +, puts − (its sign is the
+    gamma regime, :func:`core.analytics.exposure.gamma_regime`). Expected move fields: see
+    :class:`ExpectedMove`.
     ``oi_published`` False: OI is not published yet, so every OI-based level is None (net GEX
     NaN).
     """
@@ -274,6 +300,7 @@ class KeyLevels:
     atm_strike: float | None
     atm_iv: float | None
     straddle: float | None
+    straddle_time_value: float | None
     range_50: float | None
     one_sigma_straddle: float | None
     one_sigma_iv: float | None

@@ -29,7 +29,7 @@ from core import clock, config, fetch, schema, symbols
 from core.analytics import exposure, greeks, levels, pricing
 from core.errors import NoExpiry, RateLimited, SymbolNotFound
 from core.providers import yahoo
-from tests.providers.yahoo_net import CHART, OPTIONS, real, yahoo_epoch
+from tests.providers.yahoo_net import OPTIONS, real, yahoo_epoch
 
 ET = clock.ET
 SPY_LIVE = "spy_options_2026-05-28_1024ET_regular.json"
