@@ -734,3 +734,27 @@ def what_changed(symbol: str) -> dict:
     return {"now": now, "open": opened, "yesterday": yesterday,
             "since_open": None if opened is None else hist.what_changed(now, opened),
             "since_yesterday": None if yesterday is None else hist.what_changed(now, yesterday)}
+
+
+def replay_status() -> dict | None:
+    """None unless the source is the replay; then ``root``, ``last_date`` (the latest recorded
+    date up to today) and ``sources`` (what the recording was made from, e.g. {"simulated"}),
+    for the page header."""
+    layer = _get()
+    if layer.provider.name != "replay":
+        return None
+    store = layer.provider.store
+
+    def load():
+        days = [d for d in store.dates() if d <= clock.today()]
+        sources: set = set()
+        if days:
+            for sym_dir in (store.root / "chains" / f"date={days[-1]}").glob("symbol=*"):
+                files = sorted(sym_dir.glob("[0-9]*.parquet"))
+                if files:
+                    sources.update(c.source for c in store.read_chains(files[0]))
+                    break
+        return {"root": str(store.root), "last_date": days[-1] if days else None,
+                "sources": frozenset(sources)}
+
+    return _recorded(layer).get(("replay_status", clock.today()), load).value
