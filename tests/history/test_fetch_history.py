@@ -3,23 +3,18 @@ Friday) and on an empty recordings folder."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pandas as pd
 import pytest
 
 from core import cache, clock, config, fetch, recorder
 from core.analytics import history
 
-SESSIONS = [dt.date(2026, 11, 17), dt.date(2026, 11, 18), dt.date(2026, 11, 19)]
+from tests.history.fixtures import SESSIONS, write_history
 
 
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory):
-    out = tmp_path_factory.mktemp("rec")
-    recorder.simulate_days(out, 3, ["SPY", "AAPL"], every_minutes=130, expiries=3,
-                           end=SESSIONS[-1])
-    return out
+    return write_history(tmp_path_factory.mktemp("rec"))
 
 
 @pytest.fixture
