@@ -14,7 +14,7 @@ import pandas.testing as pdt
 import pyarrow.parquet as pq
 import pytest
 
-from core import clock, fetch, recorder
+from core import clock, config, fetch, recorder
 from core.recorder import Recorder, Store
 from tests.conftest import TRADING_DAY
 
@@ -198,3 +198,19 @@ def test_simulate_days_is_deterministic(tmp_path):
     assert len(la) == 2 * 3 * 3  # 2 days x (open, 12:45, after close) x 3 expiries
     pdt.assert_frame_equal(la, lb)
     assert clock.now() == clock.parse_instant(TRADING_DAY)  # the test's clock is restored
+
+
+def test_in_app_recorder_starts_once_and_holds_the_lock(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPTIONS_DASH_RECORD", "1")
+    monkeypatch.setenv("OPTIONS_DASH_RECORD_DIR", str(tmp_path))
+    monkeypatch.setenv("OPTIONS_DASH_RECORD_SYMBOLS", "SPY")
+    s = config.reload()
+    try:
+        assert recorder.start_background(s) is True
+        assert recorder.start_background(s) is True  # the same thread, not a second one
+        other = recorder.Lock(tmp_path)
+        assert other.acquire() is False  # `make record` would refuse to start
+        other.close()
+    finally:
+        recorder.stop_background()
+    assert recorder.start_background(config.from_env({})) is False  # off by default
