@@ -32,7 +32,8 @@ OPTIONS_DASH_RECORD_DIR        (unset)     recordings folder (default ``data/rec
 OPTIONS_DASH_RECORD_SYMBOLS    (unset)     symbols to record (default watchlist + 0DTE indexes)
 OPTIONS_DASH_RECORD_EVERY      300         seconds between snapshots in the regular session
 OPTIONS_DASH_RECORD_EXPIRIES   6           first N expiries recorded (+ two around 30 days)
-OPTIONS_DASH_RECORD_RETENTION_DAYS 30      recorded days kept (older dates are deleted)
+OPTIONS_DASH_RECORD_RETENTION_DAYS 30      days of chain snapshots kept (older are deleted)
+OPTIONS_DASH_RECORD_LEVELS_DAYS 400        days of key levels kept (IV rank wants a year)
 OPTIONS_DASH_RECORD_DISK_MB    2048        disk budget of the recordings folder (MB)
 OPTIONS_DASH_REPLAY_START      (unset)     replay: ISO time the clock starts at (else the first
                                            recorded snapshot of the last recorded session)
@@ -77,6 +78,7 @@ class Settings:
     record_every: float = 300.0
     record_expiries: int = 6
     record_retention_days: int = 30
+    record_levels_days: int = 400
     record_disk_mb: float = 2048.0
     replay_start: str | None = None
 

@@ -746,7 +746,7 @@ def replay_status() -> dict | None:
     store = layer.provider.store
 
     def load():
-        days = [d for d in store.dates() if d <= clock.today()]
+        days = [d for d in store.dates("chains") if d <= clock.today()]
         sources: set = set()
         if days:
             for sym_dir in (store.root / "chains" / f"date={days[-1]}").glob("symbol=*"):

@@ -18,9 +18,11 @@ into place with ``os.replace`` (atomic on POSIX): a crashed write leaves no part
 readers (``pyarrow.dataset`` ignores ``.``-prefixed files) never see one; :meth:`Store.enforce`
 removes the temp files a killed process left behind.
 
-Bounds (:meth:`Store.enforce`, after every snapshot): date partitions older than
-``record_retention_days`` are deleted, then the oldest dates (whole days) until the folder fits
-``record_disk_mb``; if one day alone is over budget, its oldest chain snapshots go first.
+Bounds (:meth:`Store.enforce`, after every snapshot): chain snapshots older than
+``record_retention_days`` and levels older than ``record_levels_days`` are deleted (levels are
+~1 % of the bytes and IV rank wants a year of them, so they are kept longer); then, until the
+folder fits ``record_disk_mb``: the oldest day of chain snapshots, then (one chain day left) the
+oldest levels days before it, then that day's oldest chain snapshots.
 
 Expiries recorded per symbol: the first ``record_expiries`` listed, plus the two expiries that
 bracket each tenor of :data:`TENORS` (30 days), so a 30-day ATM IV can be interpolated.
@@ -137,16 +139,18 @@ class Store:
     """The recording folder: writes (atomic), bounds (retention, disk budget) and reads."""
 
     def __init__(self, root: pathlib.Path | str, *, retention_days: int = 30,
-                 budget_bytes: int = 2 * 1024**3):
+                 budget_bytes: int = 2 * 1024**3, levels_days: int = 400):
         self.root = pathlib.Path(root)
         self.retention_days = retention_days
+        self.levels_days = max(levels_days, retention_days)
         self.budget_bytes = budget_bytes
 
     @classmethod
     def from_settings(cls, settings: config.Settings | None = None) -> "Store":
         s = settings or config.settings()
         return cls(root_dir(s), retention_days=s.record_retention_days,
-                   budget_bytes=int(s.record_disk_mb * 1024 * 1024))
+                   budget_bytes=int(s.record_disk_mb * 1024 * 1024),
+                   levels_days=s.record_levels_days)
 
     # -- paths --
     def _dir(self, kind: str, day: dt.date, symbol: str) -> pathlib.Path:
@@ -192,41 +196,48 @@ class Store:
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
 
-    def dates(self) -> list[dt.date]:
-        """Every recorded date (any dataset), ascending."""
+    def dates(self, kind: str | None = None) -> list[dt.date]:
+        """Recorded dates of ``kind`` (``chains`` or ``levels``; None: either), ascending."""
         found = set()
-        for kind in ("chains", "levels"):
-            base = self.root / kind
+        for k in ((kind,) if kind else ("chains", "levels")):
+            base = self.root / k
             if base.is_dir():
                 found.update(dt.date.fromisoformat(p.name.split("=", 1)[1])
                              for p in base.iterdir() if p.name.startswith("date="))
         return sorted(found)
 
-    def _drop_date(self, day: dt.date) -> None:
-        for kind in ("chains", "levels"):
-            shutil.rmtree(self.root / kind / f"date={day.isoformat()}", ignore_errors=True)
+    def _drop(self, kind: str, day: dt.date) -> None:
+        shutil.rmtree(self.root / kind / f"date={day.isoformat()}", ignore_errors=True)
 
     def enforce(self, today: dt.date | None = None) -> dict:
-        """Apply retention then the disk budget; remove abandoned temp files. Returns what was
-        removed: ``{"tmp": n, "dates": [...], "snapshots": n, "bytes": size after}``."""
+        """Apply the retentions then the disk budget (see the module docstring); remove
+        abandoned temp files. Returns what was removed: ``{"tmp": n, "dates": [chain days],
+        "levels_dates": [...], "snapshots": n, "bytes": size after}``."""
         today = today or clock.today()
-        removed = {"tmp": 0, "dates": [], "snapshots": 0}
+        removed = {"tmp": 0, "dates": [], "levels_dates": [], "snapshots": 0}
         if not self.root.is_dir():
             return {**removed, "bytes": 0}
         for tmp in self.root.rglob(TMP_PREFIX + "*"):
             tmp.unlink(missing_ok=True)
             removed["tmp"] += 1
-        cutoff = today - dt.timedelta(days=self.retention_days)
-        for day in self.dates():
-            if day < cutoff:
-                self._drop_date(day)
-                removed["dates"].append(day)
+        for kind, days, key in (("chains", self.retention_days, "dates"),
+                                ("levels", self.levels_days, "levels_dates")):
+            cutoff = today - dt.timedelta(days=days)
+            for day in self.dates(kind):
+                if day < cutoff:
+                    self._drop(kind, day)
+                    removed[key].append(day)
         size = self.size_bytes()
         while size > self.budget_bytes:
-            days = self.dates()
-            if len(days) > 1:
-                self._drop_date(days[0])
-                removed["dates"].append(days[0])
+            chain_days = self.dates("chains")
+            older_levels = [d for d in self.dates("levels")
+                            if not chain_days or d < chain_days[0]]
+            if len(chain_days) > 1:
+                self._drop("chains", chain_days[0])
+                removed["dates"].append(chain_days[0])
+            elif older_levels:
+                self._drop("levels", older_levels[0])
+                removed["levels_dates"].append(older_levels[0])
             else:
                 files = sorted((self.root / "chains").rglob("*.parquet"), key=lambda p: p.name)
                 if not files:
@@ -239,7 +250,7 @@ class Store:
     # -- reads --
     def sessions(self, symbol: str) -> list[dt.date]:
         """Dates with a levels file for ``symbol``, ascending."""
-        return [d for d in self.dates() if self.levels_path(d, symbol).exists()]
+        return [d for d in self.dates("levels") if self.levels_path(d, symbol).exists()]
 
     def levels(self, symbol: str, days: Iterable[dt.date] | None = None) -> pd.DataFrame:
         """Every levels row of ``symbol`` on ``days`` (default all), sorted by snapshot then
@@ -270,7 +281,7 @@ class Store:
         """The latest snapshot of ``symbol`` taken at or before ``at`` (None if none)."""
         at = at.astimezone(clock.ET)
         floor = at.date() - dt.timedelta(days=lookback_days or self.retention_days + 7)
-        for day in reversed([d for d in self.dates() if floor <= d <= at.date()]):
+        for day in reversed([d for d in self.dates("chains") if floor <= d <= at.date()]):
             taken = [s for s in self.snapshots(symbol, day) if s[0] <= at]
             if taken:
                 return taken[-1]
@@ -375,9 +386,12 @@ class Recorder:
     # -- the loop --
     def run(self, stop: threading.Event, *, max_wait: float = 60.0) -> None:
         """Record at every scheduled time until ``stop`` is set. Waits in slices of at most
-        ``max_wait`` seconds on the market clock, so a pinned running clock works too."""
+        ``max_wait`` seconds on the market clock, so a pinned (even frozen, stepped) clock works
+        too; a scheduled time is recorded once."""
+        last: dt.datetime | None = None
         while not stop.is_set():
-            due = self.next_due(clock.now())
+            now = clock.now()
+            due = self.next_due(now if last is None else max(now, last + _TICK))
             while not stop.is_set():
                 left = (due - clock.now()).total_seconds()
                 if left <= 0:
@@ -385,6 +399,7 @@ class Recorder:
                 stop.wait(min(left, max_wait))
             if stop.is_set():
                 return
+            last = due
             try:
                 report = self.record(due)
                 log.info("recorded %d symbols, %d chains, %.1f kB in %.1f s (skipped %d)",
@@ -392,8 +407,9 @@ class Recorder:
                          len(report.skipped))
             except Exception:  # noqa: BLE001 - the recorder must survive one bad snapshot
                 log.exception("recorder: snapshot at %s failed", due)
-            if clock.now() < due + dt.timedelta(seconds=1):
-                stop.wait(1.0)  # a frozen clock would record the same time in a loop
+
+
+_TICK = dt.timedelta(microseconds=1)
 
 
 # --- one recorder per deployment -----------------------------------------------------------------
@@ -517,9 +533,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.simulate_days} sessions in {store.root} ({store.size_bytes() / 1e6:.1f} MB)")
         return 0
     s = config.settings()
-    store = Store(args.out, retention_days=s.record_retention_days,
-                  budget_bytes=int(s.record_disk_mb * 1024 * 1024)) if args.out \
-        else Store.from_settings(s)
+    store = Store.from_settings(dataclasses.replace(s, record_dir=args.out) if args.out else s)
     lock = Lock(store.root)
     if not lock.acquire():
         print(f"another recorder holds {store.root / LOCK_NAME}")

@@ -117,7 +117,7 @@ class ReplayProvider:
     # -- the replay's clock --
     def first_snapshot_of_last_session(self) -> dt.datetime | None:
         """Where a replay starts by default: the first snapshot of the last recorded date."""
-        for day in reversed(self.store.dates()):
+        for day in reversed(self.store.dates("chains")):
             times = [t for sym_dir in (self.store.root / "chains" / f"date={day}").glob("symbol=*")
                      for t in (dt.datetime.strptime(p.stem, "%H%M%S").time()
                                for p in sym_dir.glob("[0-9]*.parquet"))]

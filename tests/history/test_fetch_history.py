@@ -4,32 +4,9 @@ Friday) and on an empty recordings folder."""
 from __future__ import annotations
 
 import pandas as pd
-import pytest
 
-from core import cache, clock, config, fetch, recorder
-from core.analytics import history
-
-from tests.history.fixtures import SESSIONS, write_history
-
-
-@pytest.fixture(scope="module")
-def recorded(tmp_path_factory):
-    return write_history(tmp_path_factory.mktemp("rec"))
-
-
-@pytest.fixture
-def with_history(recorded, monkeypatch):
-    monkeypatch.setenv("OPTIONS_DASH_RECORD_DIR", str(recorded))
-    config.reload()
-    fetch.reset()
-    return recorded
-
-
-@pytest.fixture
-def no_history(tmp_path, monkeypatch):
-    monkeypatch.setenv("OPTIONS_DASH_RECORD_DIR", str(tmp_path / "empty"))
-    config.reload()
-    fetch.reset()
+from core import cache, clock, fetch, recorder
+from tests.history.fixtures import SESSIONS, no_history, recorded, with_history  # noqa: F401
 
 
 def test_previous_oi_is_the_last_snapshot_of_the_previous_session(with_history):

@@ -3,7 +3,6 @@ the schedule follows the NYSE session, and recording shares the fetch layer's up
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import os
 import subprocess
@@ -82,17 +81,22 @@ def test_select_expiries_brackets_thirty_days():
     assert got == [listed[0], listed[1], listed[5], listed[6]]
 
 
-def test_retention_deletes_old_dates(tmp_path):
-    store = Store(tmp_path, retention_days=3)
+def test_retention_deletes_old_chain_days_and_keeps_levels_longer(tmp_path):
+    store = Store(tmp_path, retention_days=3, levels_days=5)
     for at in ("2026-11-16 11:00", "2026-11-18 11:00", "2026-11-20 11:00"):
         _record(store, at, ["SPY"], 1)
-    assert store.dates() == [dt.date(2026, 11, 18), dt.date(2026, 11, 20)]  # 16th > 3 days old
+    # the 16th's chains were more than 3 days old when the 20th was recorded
+    assert store.dates("chains") == [dt.date(2026, 11, 18), dt.date(2026, 11, 20)]
+    assert store.sessions("SPY") == [dt.date(2026, 11, 16), dt.date(2026, 11, 18),
+                                     dt.date(2026, 11, 20)]  # levels stay (5 days)
     removed = store.enforce(dt.date(2026, 11, 22))
     assert removed["dates"] == [dt.date(2026, 11, 18)]
-    assert store.sessions("SPY") == [dt.date(2026, 11, 20)]
+    assert removed["levels_dates"] == [dt.date(2026, 11, 16)]
+    assert store.dates("chains") == [dt.date(2026, 11, 20)]
+    assert store.sessions("SPY") == [dt.date(2026, 11, 18), dt.date(2026, 11, 20)]
 
 
-def test_disk_budget_drops_oldest_days_then_oldest_snapshots(tmp_path):
+def test_disk_budget_drops_oldest_chain_days_then_old_levels_then_snapshots(tmp_path):
     store = Store(tmp_path)
     for at in ("2026-11-18 11:00", "2026-11-19 11:00", "2026-11-20 11:00", "2026-11-20 11:05"):
         _record(store, at, ["SPY"], 1)
@@ -100,13 +104,26 @@ def test_disk_budget_drops_oldest_days_then_oldest_snapshots(tmp_path):
                   and p.is_file())
     store.budget_bytes = one_day + 1
     out = store.enforce(dt.date(2026, 11, 20))
-    assert out["dates"] == [dt.date(2026, 11, 18), dt.date(2026, 11, 19)]
+    assert out["dates"] == [dt.date(2026, 11, 18), dt.date(2026, 11, 19)]  # chains first
+    assert out["levels_dates"] == [dt.date(2026, 11, 18), dt.date(2026, 11, 19)]  # then these
     assert store.size_bytes() <= store.budget_bytes
     store.budget_bytes = one_day - 1  # one day alone is over: its oldest snapshot goes
     out = store.enforce(dt.date(2026, 11, 20))
     assert out["snapshots"] == 1
     assert [t.minute for t, _ in store.snapshots("SPY", dt.date(2026, 11, 20))] == [5]
     assert store.size_bytes() <= store.budget_bytes
+
+
+def test_budget_keeps_a_years_levels_when_only_chains_are_large(tmp_path):
+    store = Store(tmp_path)
+    for at in ("2026-11-18 11:00", "2026-11-19 11:00", "2026-11-20 11:00"):
+        _record(store, at, ["SPY"], 1)
+    chains_20 = sum(p.stat().st_size for p in (tmp_path / "chains").rglob("*.parquet")
+                    if "2026-11-20" in str(p))
+    levels = sum(p.stat().st_size for p in (tmp_path / "levels").rglob("*.parquet"))
+    store.budget_bytes = chains_20 + levels  # room for one chain day and every levels day
+    out = store.enforce(dt.date(2026, 11, 20))
+    assert out["levels_dates"] == [] and len(store.sessions("SPY")) == 3
 
 
 def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
@@ -214,3 +231,37 @@ def test_in_app_recorder_starts_once_and_holds_the_lock(tmp_path, monkeypatch):
     finally:
         recorder.stop_background()
     assert recorder.start_background(config.from_env({})) is False  # off by default
+
+
+def test_run_records_each_scheduled_time_once_on_a_stepped_clock(tmp_path):
+    """The loop on the frozen test clock (11:30, a scheduled time): it records 11:30, waits,
+    records 11:35 once the clock is stepped there, and never records a time twice."""
+    import threading
+
+    store = Store(tmp_path)
+    rec = Recorder(store, ["SPY"], expiries=1)
+    stop = threading.Event()
+    thread = threading.Thread(target=rec.run, args=(stop,), kwargs={"max_wait": 0.02})
+    thread.start()
+    day = dt.date(2026, 11, 20)
+    try:
+        _wait_for(lambda: rec.last is not None)  # set once a snapshot is fully recorded
+        first = rec.last
+        assert first.at == clock.parse_instant(TRADING_DAY)
+        clock.advance(300)
+        _wait_for(lambda: rec.last is not first)
+        assert rec.last.at.minute == 35
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert [t.minute for t, _ in store.snapshots("SPY", day)] == [30, 35]
+
+
+def _wait_for(predicate, timeout: float = 60.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "state not reached"
+        time.sleep(0.02)

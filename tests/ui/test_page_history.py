@@ -5,35 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 
-import pytest
 
-from core import config, fetch
+from core import fetch
 from core.ui import history as history_ui
 from tests.conftest import CountingProvider
-from tests.history.fixtures import write_history
+from tests.history.fixtures import no_history, recorded, with_history  # noqa: F401
 from tests.ui.apptest import assert_page_ok, new_app, page_key, plotly_charts, run_page, texts
 
 NO_HISTORY_START = "No recorded history for"
 SMALL = {"wl": "SPY,AAPL,NVDA"}
-
-
-@pytest.fixture(scope="module")
-def recorded(tmp_path_factory):
-    return write_history(tmp_path_factory.mktemp("rec"))
-
-
-@pytest.fixture
-def with_history(recorded, monkeypatch):
-    monkeypatch.setenv("OPTIONS_DASH_RECORD_DIR", str(recorded))
-    config.reload()
-    fetch.reset()
-
-
-@pytest.fixture
-def no_history(tmp_path, monkeypatch):
-    monkeypatch.setenv("OPTIONS_DASH_RECORD_DIR", str(tmp_path / "none"))
-    config.reload()
-    fetch.reset()
 
 
 def _all_text(at) -> str:
