@@ -704,11 +704,17 @@ def level_history(symbol: str, sessions: int = 10) -> pd.DataFrame:
     now = clock.now()
     days = [d for d in recorded_sessions(symbol)
             if d < now.date() or (clock.is_session(d) and now >= clock.session_close(d))]
-    days = days[-sessions:]
+    days = tuple(days[-sessions:])
     if not days:
         return hist.level_history(recordings().levels(symbol, []), sessions)
-    rows = pd.concat([recorded_levels(symbol, d) for d in days], ignore_index=True)
-    return hist.level_history(rows, sessions)
+
+    def load():  # completed sessions never change: computed once, shared
+        rows = pd.concat([recorded_levels(symbol, d) for d in days], ignore_index=True)
+        return hist.level_history(rows, sessions)
+
+    key = ("level_history", symbols.validate(symbol), days, sessions)
+    ttl = None if days[-1] == now.date() else HISTORY_PAST_TTL  # today's close may still come
+    return _recorded(_get()).get(key, load, fresh_ttl=ttl).value
 
 
 def what_changed(symbol: str) -> dict:
