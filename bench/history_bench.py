@@ -117,10 +117,15 @@ def rss_child(mode: str, universe: list[str]) -> None:
             for i in range(3):
                 clock.advance(300)
                 rec.record()
+    import pyarrow as pa
+
     rss = psutil.Process().memory_info().rss
     budget = fetch.budget_stats()
+    pool = pa.default_memory_pool()
     print(json.dumps({"mode": mode, "rss_mb": rss / 2**20, "rss_before_mb": base / 2**20,
-                      "cache_mb": budget["bytes"] / 2**20}))
+                      "cache_mb": budget["bytes"] / 2**20, "arrow_pool": pool.backend_name,
+                      "arrow_peak_mb": pool.max_memory() / 2**20,
+                      "arrow_held_mb": pool.bytes_allocated() / 2**20}))
 
 
 def rss(universe: list[str]) -> dict:
