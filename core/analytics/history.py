@@ -46,15 +46,19 @@ def oi_published(frame: pd.DataFrame) -> bool:
 
 
 def oi_change(current: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:
-    """Per contract of ``current``: ``prev_oi`` (recorded in the previous session; 0 when it
-    was not listed then), ``oi_change`` = open_interest − prev_oi, ``new`` (not recorded then).
-    Keeps ``mid`` and ``volume`` when ``current`` has them. Raises ValueError when ``current``
-    has no published OI (ΔOI would be −prev_oi everywhere)."""
+    """Per contract of ``current`` whose expiry was recorded in ``previous``: ``prev_oi``
+    (recorded then; 0 for a contract listed since), ``oi_change`` = open_interest − prev_oi,
+    ``new`` (not recorded then). Contracts of an expiry that was not recorded at all are left
+    out: their change is unknown, not "all new". Keeps ``mid`` and ``volume`` when ``current``
+    has them. Raises ValueError when ``current`` has no published OI (ΔOI would be −prev_oi
+    everywhere)."""
     if not oi_published(current):
         raise ValueError("today's open interest is not published: no OI change yet")
     keep = [c for c in OI_KEYS + ["open_interest", "mid", "volume"] if c in current.columns]
     prev = previous[["contract", "open_interest"]].rename(columns={"open_interest": "prev_oi"})
-    out = current[keep].merge(prev.drop_duplicates("contract"), on="contract", how="left")
+    known = current["expiry"].isin(set(previous["expiry"]))
+    out = current.loc[known, keep].merge(prev.drop_duplicates("contract"), on="contract",
+                                         how="left")
     out["new"] = out["prev_oi"].isna()
     out["prev_oi"] = out["prev_oi"].fillna(0).astype("int64")
     out["oi_change"] = out["open_interest"].astype("int64") - out["prev_oi"]

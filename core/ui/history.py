@@ -90,14 +90,17 @@ def iv_history_chart(series: pd.DataFrame, current: float | None, *, title: str,
 
 
 def level_history_chart(table: pd.DataFrame, *, title: str, height: int = 340) -> go.Figure:
-    """Per session: the expected-move band around the open (shaded), the close (dot), and the
-    call / put walls (OI) and zero gamma at the open (dashes)."""
+    """Per session: the open with its expected move as a bar (open ± EM), the close (dot), and
+    the call / put walls (OI) and zero gamma at the open (dashes)."""
     x = [f"{d:%d %b}" for d in table["session"]]
     em = table["expected_move"].astype("float64")
     fig = go.Figure()
-    fig.add_trace(go.Bar(x=x, y=2 * em, base=table["open"] - em, name="Open ± EM (1σ)",
-                         marker_color="rgba(96,165,250,0.25)",
-                         hovertemplate="%{x}: %{base:,.2f} – %{y:,.2f} wide<extra></extra>"))
+    fig.add_trace(go.Scatter(
+        x=x, y=table["open"], mode="markers", name="Open ± EM (1σ)",
+        marker=dict(size=8, color=charts.NEUTRAL_COLOR, symbol="diamond"),
+        error_y=dict(type="data", array=em, thickness=6, width=0,
+                     color="rgba(96,165,250,0.45)"),
+        hovertemplate="%{x}: open %{y:,.2f} ± %{error_y.array:,.2f}<extra></extra>"))
     for col, name, color, dash in (("call_wall_oi", "Call wall (OI)", charts.CALL_COLOR, "dash"),
                                    ("put_wall_oi", "Put wall (OI)", charts.PUT_COLOR, "dash"),
                                    ("zero_gamma", "Zero gamma", "#f59e0b", "dot")):
@@ -357,5 +360,9 @@ def premarket_oi_section(sym: str, expiry: dt.date, chain) -> None:
         width="stretch", config={"displaylogo": False})
     st.caption(f":orange[Yesterday's OI: today's is not published yet, so these bars and walls "
                f"use the open interest recorded on {prev.session:%a %d %b} (as of the close "
-               f"before it).] Call wall {walls.call if walls.call is not None else 'n/a'} · "
-               f"put wall {walls.put if walls.put is not None else 'n/a'}.")
+               f"before it).] Call wall (OI) {_price(walls.call)} · put wall (OI) "
+               f"{_price(walls.put)}.")
+
+
+def _price(v) -> str:
+    return "n/a" if v is None else f"{v:,.2f}"

@@ -116,8 +116,10 @@ def test_oi_change_grid_and_fresh_positioning():
     prev = _oi([("C100", "call", 100.0, FAR, 1000, 2.0), ("P100", "put", 100.0, FAR, 500, 2.0),
                 ("C090", "call", 90.0, D2, 50, 10.0)])
     now = _oi([("C100", "call", 100.0, FAR, 1300, 2.5), ("P100", "put", 100.0, FAR, 400, 1.5),
-               ("C105", "call", 105.0, FAR, 200, 1.0), ("C130", "call", 130.0, FAR, 5000, 0.1)])
+               ("C105", "call", 105.0, FAR, 200, 1.0), ("C130", "call", 130.0, FAR, 5000, 0.1),
+               ("X100", "call", 100.0, dt.date(2027, 1, 15), 900, 3.0)])
     ch = history.oi_change(now, prev).set_index("contract")
+    assert "X100" not in ch.index  # its expiry was not recorded: unknown, not "new"
     assert ch.loc["C100", "oi_change"] == 300 and ch.loc["P100", "oi_change"] == -100
     assert ch.loc["C105", "oi_change"] == 200 and bool(ch.loc["C105", "new"])
     grid = history.oi_change_grid(ch.reset_index())

@@ -28,6 +28,8 @@ def test_oi_change_is_live_oi_minus_recorded(with_history):
     for contract, oi in zip(live["contract"], live["open_interest"]):
         assert got.loc[contract, "oi_change"] == oi - before.get(contract, 0)
     assert (got["oi_change"] != 0).any()  # the simulated OI moves from day to day
+    wide = fetch.oi_change("SPY", n=8).frame  # later expiries were not all recorded Thursday
+    assert set(wide["expiry"]) <= set(fetch.previous_oi("SPY").frame["expiry"])
     assert "recorded" in cache.REGISTRY and cache.REGISTRY["recorded"].stats()["entries"] > 0
 
 
