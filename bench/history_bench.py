@@ -7,9 +7,11 @@ Measures, on the simulated market:
 2. bytes on disk per symbol per day: one full session (every 5 min + after the close);
 3. query times, cold (fresh fetch layer) and warm (cached): a 10-session level history and an
    OI-change heatmap (ΔOI of the next 6 expiries vs the previous session's recording);
-4. RSS with the recorder on vs off: two child processes load the same pages' data through the
-   fetch layer (the default watchlist's nearest chains); the "on" one also records the full
-   universe three times (3 snapshots, 5 min apart).
+4. RSS with the recorder on vs off: child processes load the same pages' data through the
+   fetch layer (each symbol's nearest chain); "on" then records the full universe three times
+   (3 snapshots, 5 min apart); "fetch" fetches exactly what "on" records, without writing, so
+   on − fetch is the cost of recording itself and fetch − off the data it pulls into the
+   (bounded) caches.
 
 Run: ``.venv/bin/python -m bench.history_bench`` (``--quick``: fewer symbols and days).
 Results: ``bench/results/history.json`` (``history_quick.json``).
@@ -117,6 +119,15 @@ def rss_child(mode: str, universe: list[str]) -> None:
             for i in range(3):
                 clock.advance(300)
                 rec.record()
+    elif mode == "fetch":  # the same chains and levels as "on", fetched but not written
+        hard = fetch.settings().max_strikes_hard
+        for i in range(3):
+            clock.advance(300)
+            for sym in universe:
+                for e in recorder.select_expiries(fetch.expirations(sym), clock.today(),
+                                                  config.settings().record_expiries):
+                    fetch.chain(sym, e, strikes=hard)
+                    fetch.key_levels(sym, e)
     import pyarrow as pa
 
     rss = psutil.Process().memory_info().rss
@@ -130,19 +141,20 @@ def rss_child(mode: str, universe: list[str]) -> None:
 
 def rss(universe: list[str]) -> dict:
     out = {}
-    for mode in ("off", "on"):
+    for mode in ("off", "fetch", "on"):
         proc = subprocess.run([sys.executable, "-m", "bench.history_bench", "--rss-child", mode,
                                "--symbols", ",".join(universe)], capture_output=True, text=True,
                               check=True, cwd=recorder.ROOT)
         out[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
     out["delta_mb"] = out["on"]["rss_mb"] - out["off"]["rss_mb"]
+    out["recording_only_mb"] = out["on"]["rss_mb"] - out["fetch"]["rss_mb"]
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--rss-child", choices=("on", "off"))
+    ap.add_argument("--rss-child", choices=("on", "off", "fetch"))
     ap.add_argument("--symbols", default="")
     args = ap.parse_args()
     universe = recorder.default_universe()
