@@ -37,11 +37,11 @@ from typing import Any, Callable, Iterable
 import pandas as pd
 
 from core import cache, clock, config, symbols
-from core.analytics import greeks, levels
+from core.analytics import levels, pricing
 from core.errors import DataError, NoExpiry, RateLimited, SymbolNotFound
 from core.providers import finra, make_provider
 from core.providers.base import INTERVALS, PERIODS, Provider
-from core.schema import CHAIN_COLUMNS, STRIKES_CAPPED, Chain, Quote
+from core.schema import STRIKES_CAPPED, Chain, Quote
 
 log = logging.getLogger(__name__)
 
@@ -218,12 +218,31 @@ def quotes(symbol_list: Iterable[str]) -> dict[str, Quote | DataError]:
 
 # --- expiries and chains -----------------------------------------------------------------------
 
+def _load_listing(layer: _Layer, sym: str) -> tuple[dt.date, ...]:
+    """The expiry list from upstream. A provider whose expiry list comes with the nearest
+    expiry's chain in the same answer (Yahoo's no-date options request: ``listing``) hands that
+    chain over too; it is priced and cached here, so a cold view of the nearest expiry costs
+    one upstream request, not two."""
+    listing = getattr(layer.provider, "listing", None)
+    if listing is None:
+        return tuple(_upstream(layer, layer.provider.expirations, sym))
+    listed, nearest = _upstream(layer, listing, sym)
+    if nearest is not None:
+        try:
+            priced = with_greeks(nearest, layer.settings.risk_free)
+        except Exception:  # noqa: BLE001 - the list stands; the chain is fetched on its own
+            log.exception("pricing the nearest chain of %s failed", sym)
+        else:
+            layer.caches["chain"].put((sym, nearest.expiry), priced,
+                                      fresh_ttl=_chain_ttl(layer, nearest.expiry))
+    return tuple(listed)
+
+
 def expirations(symbol: str) -> list[dt.date]:
     """Listed expiries still trading at ``clock.now()``, ascending."""
     layer = _get()
     sym = _guard(layer, symbol)
-    served = _serve(layer, "expirations", sym, sym,
-                    lambda: tuple(_upstream(layer, layer.provider.expirations, sym)))
+    served = _serve(layer, "expirations", sym, sym, lambda: _load_listing(layer, sym))
     now = clock.now()
     today = now.date()
     return [e for e in served.value if e > today or (e == today and clock.expiry_close(e) > now)]
@@ -235,11 +254,11 @@ def _chain_ttl(layer: _Layer, expiry: dt.date) -> float:
 
 
 def with_greeks(chain: Chain, rate: float) -> Chain:
-    """The provider's chain with GREEK_COLUMNS added (T from the chain's own ``as_of``), via
-    :func:`core.analytics.greeks.with_greeks`. Returns a new Chain; the input is unchanged."""
-    t_years = clock.time_to_expiry(chain.expiry, chain.as_of)
-    frame = greeks.with_greeks(chain.frame, chain.spot, t_years, rate, chain.div_yield)
-    return dataclasses.replace(chain, frame=frame[CHAIN_COLUMNS], rate=rate)
+    """The provider's chain made price-consistent at ``clock.now()``: parity forward, OUR IVs
+    solved from the mids, greeks at the live spot with T from now, flags recomputed
+    (:func:`core.analytics.pricing.price_chain`, whose docstring says which spot and which T
+    each number uses). Returns a new Chain; the input is unchanged."""
+    return pricing.price_chain(chain, rate=rate, market=pricing.market_at(clock.now()))
 
 
 def cap_strikes(chain: Chain, n: int) -> Chain:
@@ -351,7 +370,8 @@ def short_volume(symbol: str) -> dict | None:
 
 def _source_key(source: Any):
     if isinstance(source, Chain):
-        return ("chain", source.symbol, source.expiry, source.as_of, len(source.frame))
+        return ("chain", source.symbol, source.expiry, source.as_of, source.priced_at,
+                len(source.frame))
     if isinstance(source, Quote):
         return ("quote", source.symbol, source.as_of)
     if isinstance(source, (list, tuple)):
@@ -505,15 +525,15 @@ def scan(name: str, fn: Callable[[str], Any], symbol_list: Iterable[str], *,
 # --- levels every page shows -------------------------------------------------------------------
 
 def _key_levels(c: Chain) -> levels.KeyLevels:
-    t_years = clock.time_to_expiry(c.expiry, c.as_of)
-    return levels.key_levels(c.frame, c.spot, t_years, c.rate, c.div_yield)
+    return levels.key_levels(c.frame, c.spot, c.t_years, c.rate, c.div_yield)
 
 
 def key_levels(symbol: str, expiry: dt.date | str) -> levels.KeyLevels:
     """Walls, zero gamma, max pain, volume pivot, P/C and expected move of one expiry, computed
     on the FULL chain (up to ``max_strikes_hard`` strikes, not the page's view) once per chain
-    version for every session. T runs to the expiry's close from the chain's ``as_of``, so a 0DTE
-    expected move uses the time left in today's session."""
+    version for every session. T is the chain's ``t_years`` (from when it was priced to the
+    expiry's close), so a 0DTE expected move uses the time left in today's session. Levels that
+    need open interest are None (net GEX NaN) while OI is not published."""
     c = chain(symbol, expiry, strikes=_get().settings.max_strikes_hard)
     result = derived("key_levels", _key_levels, c)
     return result

@@ -318,12 +318,14 @@ def main() -> None:
                     border=True,
                     help="The strike band around spot holding 70% of gross gamma (|call GEX| + "
                          "|put GEX|) across the loaded expiries: an expected range.")
-    cards[2].metric("Zero gamma", "none in range" if summary.zero_gamma is None
-                    else f"{summary.zero_gamma:,.2f}", border=True,
+    no_oi = "n/a: OI not published yet"
+    cards[2].metric("Zero gamma", no_oi if not summary.oi_published else "none in range"
+                    if summary.zero_gamma is None else f"{summary.zero_gamma:,.2f}", border=True,
                     help="Spot level where the loaded expiries' total GEX, re-priced over "
                          "spot ±15% with each contract's IV and T, changes sign.")
     sign = "−" if summary.net_gex < 0 else ""
-    cards[3].metric("Net GEX", f"{sign}${abs(summary.net_gex) / 1e6:,.1f}M", border=True,
+    cards[3].metric("Net GEX", no_oi if not summary.oi_published
+                    else f"{sign}${abs(summary.net_gex) / 1e6:,.1f}M", border=True,
                     help="Σ Γ × OI × 100 × S² × 0.01 over the loaded expiries ($ per 1% "
                          "move); dealers long calls (+), short puts (−).")
     st.caption("Expiries loaded: " + ", ".join(widgets.expiry_label(c.expiry) for c in chains))

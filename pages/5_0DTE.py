@@ -14,7 +14,7 @@ import streamlit as st
 from core import clock, fetch, symbols
 from core.analytics import levels, zero_dte
 from core.errors import DataError
-from core.schema import FLAG_TEXT
+from core.schema import chain_notes
 from core.ui import charts, charts_0dte, layout
 
 DEFAULT_INDEXES = ("SPY", "QQQ", "^SPX", "IWM")
@@ -185,9 +185,8 @@ def live_section(indexes: tuple[str, ...]) -> None:
     st.caption("Volume by strike: contracts traded today, calls green above zero, puts red below. "
                "Lines: " + " · ".join(f"**{charts.LEVELS[k][0]}** ({charts.LEVELS[k][3]}) — "
                                       f"{charts.LEVELS[k][1]}" for k in CHART_LEVELS))
-    notes = sorted(set().union(*(d["chain"].flags for d in good.values())))
-    if notes:
-        st.caption("Data notes: " + " · ".join(FLAG_TEXT[f] for f in notes if f in FLAG_TEXT))
+    for sym, data in good.items():
+        st.caption(f"Data notes, {sym}: " + " · ".join(chain_notes(data["chain"])))
 
 
 with layout.page("zero_dte") as page:

@@ -15,7 +15,7 @@ import streamlit as st
 from core import clock, fetch, symbols
 from core.analytics import exposure, levels, zero_dte
 from core.errors import DataError
-from core.schema import FLAG_TEXT
+from core.schema import chain_notes
 from core.ui import charts, charts_0dte, layout, widgets
 
 CHART_LEVELS = ("spot", "zero_gamma", "call_wall_gamma", "put_wall_gamma", "call_wall_oi",
@@ -143,7 +143,7 @@ def index_section(index: str) -> None:
         column_config={"price": st.column_config.NumberColumn(format="%.2f"),
                        "vs spot %": st.column_config.NumberColumn(
                            format="%+.2f%%", help="(level − spot) / spot × 100")})
-    notes = [FLAG_TEXT[f] for f in sorted(chain.flags) if f in FLAG_TEXT]
+    notes = chain_notes(chain)
     if notes:
         st.caption("Data notes: " + " · ".join(notes))
 

@@ -18,6 +18,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
+from core import schema
 from core.analytics import exposure
 
 CONTRACT_MULTIPLIER = exposure.CONTRACT_MULTIPLIER
@@ -62,14 +63,21 @@ class Walls:
     put: float | None
 
 
+MIN_WALL_OI = 50  # contracts: a strike with less open interest is no wall, whatever else it has
+
+
 def oi_walls(frame: pd.DataFrame, spot: float | None = None) -> Walls:
     """OI walls: strike of max call open interest, strike of max put open interest.
 
-    Ties go to the strike nearest ``spot`` (when given), then the lower strike.
+    Ties go to the strike nearest ``spot`` (when given), then the lower strike. A side whose
+    largest OI is under :data:`MIN_WALL_OI` contracts has no wall (None): a few stray values in
+    a chain whose OI is not published yet must not draw a wall far from spot.
     """
     table = by_strike(frame)
-    return Walls("oi", exposure.strike_of_max(table["strike"], table["call_oi"], spot),
-                 exposure.strike_of_max(table["strike"], table["put_oi"], spot))
+    call_oi = table["call_oi"].where(table["call_oi"] >= MIN_WALL_OI, 0)
+    put_oi = table["put_oi"].where(table["put_oi"] >= MIN_WALL_OI, 0)
+    return Walls("oi", exposure.strike_of_max(table["strike"], call_oi, spot),
+                 exposure.strike_of_max(table["strike"], put_oi, spot))
 
 
 def volume_walls(frame: pd.DataFrame, spot: float | None = None) -> Walls:
@@ -245,6 +253,8 @@ class KeyLevels:
     level where re-priced total GEX changes sign. ``volume_pivot``: where net (put − call) volume
     changes sign (not a gamma level). ``pc_volume`` / ``pc_oi``: put ÷ call ratios.
     ``net_gex``: $ per 1 % move, calls +, puts −. Expected move fields: see :class:`ExpectedMove`.
+    ``oi_published`` False: OI is not published yet, so every OI-based level is None (net GEX
+    NaN).
     """
 
     spot: float
@@ -267,30 +277,42 @@ class KeyLevels:
     range_50: float | None
     one_sigma_straddle: float | None
     one_sigma_iv: float | None
+    oi_published: bool = True
 
 
 def key_levels(frame: pd.DataFrame, spot: float, T: float, r: float, q: float) -> KeyLevels:
     """Every level of one expiry's chain in one frozen dataclass (see :class:`KeyLevels`).
 
     ``T`` years to expiry, ``r``/``q`` continuous decimals (used by zero gamma and the IV move).
+    While the chain's open interest is not published (:func:`core.schema.oi_published`: Yahoo
+    sends 0 before OCC's morning file) every level built on OI — OI and gamma walls, absolute
+    gamma strike, zero gamma, max pain, P/C OI — is None and ``net_gex`` NaN ("not available
+    yet"), never a number computed on zeros. ``oi_published`` says which case it is.
     """
     _one_expiry(frame)
-    oi, vol = oi_walls(frame, spot), volume_walls(frame, spot)
-    gamma = exposure.gamma_walls(frame, spot)
+    published = schema.oi_published(frame)
+    vol = volume_walls(frame, spot)
     pcr = put_call_ratios(frame)
     move = expected_move(frame, spot, T)
+    if published:
+        oi = oi_walls(frame, spot)
+        gamma = exposure.gamma_walls(frame, spot)
+        oi_based = dict(
+            call_wall_oi=oi.call, put_wall_oi=oi.put,
+            call_wall_gamma=gamma.call_wall, put_wall_gamma=gamma.put_wall,
+            abs_gamma_strike=gamma.abs_gamma_strike,
+            zero_gamma=exposure.zero_gamma(frame, spot, r, q, T),
+            net_gex=exposure.total_gex(frame, spot), max_pain=max_pain(frame), pc_oi=pcr.oi)
+    else:
+        oi_based = dict(call_wall_oi=None, put_wall_oi=None, call_wall_gamma=None,
+                        put_wall_gamma=None, abs_gamma_strike=None, zero_gamma=None,
+                        net_gex=float("nan"), max_pain=None, pc_oi=None)
     return KeyLevels(
         spot=float(spot),
-        call_wall_oi=oi.call, put_wall_oi=oi.put,
         call_wall_volume=vol.call, put_wall_volume=vol.put,
-        call_wall_gamma=gamma.call_wall, put_wall_gamma=gamma.put_wall,
-        abs_gamma_strike=gamma.abs_gamma_strike,
-        zero_gamma=exposure.zero_gamma(frame, spot, r, q, T),
-        net_gex=exposure.total_gex(frame, spot),
-        max_pain=max_pain(frame),
         volume_pivot=volume_pivot(frame, spot),
-        pc_volume=pcr.volume, pc_oi=pcr.oi,
-        **dataclasses.asdict(move),
+        pc_volume=pcr.volume, oi_published=published,
+        **oi_based, **dataclasses.asdict(move),
     )
 
 

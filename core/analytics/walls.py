@@ -30,6 +30,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from core import schema
 from core.analytics import exposure, levels
 
 WALL_KINDS: dict[str, str] = {
@@ -372,13 +373,21 @@ class GammaSummary:
     band: tuple[float, float] | None
     zero_gamma: float | None
     net_gex: float
+    oi_published: bool = True
 
 
 def gamma_summary(frame: pd.DataFrame, spot: float, r: float, q: float, T, *,
                   top_n: int = 10, share: float = 0.70) -> GammaSummary:
     """Everything the Finder shows about gamma across the chosen expiries, in one pass (so it is
     computed once per chain version through ``fetch.derived``). ``T``: a float or a mapping
-    ``expiry -> years`` (see :mod:`core.analytics.exposure`)."""
+    ``expiry -> years`` (see :mod:`core.analytics.exposure`). While open interest is not
+    published (:func:`core.schema.oi_published`) GEX is not computed on zeros: ``zero_gamma``
+    None, ``net_gex`` NaN, ``oi_published`` False."""
+    if len(frame) and not schema.oi_published(frame):
+        return GammaSummary(by_strike=exposure.gex_by_strike(frame, spot),
+                            heat=exposure.gex_by_strike_expiry(frame, spot),
+                            top=top_gex_strikes(frame, spot, top_n), band=None, zero_gamma=None,
+                            net_gex=float("nan"), oi_published=False)
     return GammaSummary(
         by_strike=exposure.gex_by_strike(frame, spot),
         heat=exposure.gex_by_strike_expiry(frame, spot),

@@ -28,9 +28,14 @@ def _by_contract(frame):
 # ----------------------------------------------------------------------------- premium, vol/OI
 
 def test_premium_is_volume_times_mid_times_100():
+    traded = pd.Timestamp("2026-11-20 15:00", tz="UTC")
     f = _chain({"volume": 250, "bid": 2.0, "ask": 2.4},            # mid 2.2
-               {"volume": 10, "bid": 0.0, "ask": 0.0, "last": 3.0})  # no quote: mid = last
-    assert flows.premium(f).tolist() == pytest.approx([250 * 2.2 * 100, 10 * 3.0 * 100])
+               {"volume": 10, "bid": 0.0, "ask": 0.0, "last": 3.0,  # no quote: a trade's price
+                "last_trade": traded},
+               {"volume": 5, "bid": 0.0, "ask": 0.0, "last": 3.0})  # a trade of unknown time
+    got = flows.premium(f).tolist()
+    assert got[:2] == pytest.approx([250 * 2.2 * 100, 10 * 3.0 * 100])
+    assert math.isnan(got[2])  # no price, no premium (never a days-old last)
 
 
 def test_vol_oi_is_nan_when_oi_is_zero():

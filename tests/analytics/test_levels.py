@@ -228,9 +228,11 @@ def test_key_levels_bundle_every_level():
     move = levels.expected_move(frame, spot, T)
     assert kl.atm_strike == 100.0 and kl.straddle == move.straddle
     assert kl.one_sigma_iv == pytest.approx(spot * 0.2 * math.sqrt(T))
+    assert kl.oi_published is True
     for field in dataclasses.fields(kl):  # plain floats / None only
         value = getattr(kl, field.name)
-        assert value is None or type(value) is float, field.name
+        if field.name != "oi_published":
+            assert value is None or type(value) is float, field.name
     with pytest.raises(dataclasses.FrozenInstanceError):
         kl.max_pain = 1.0  # type: ignore[misc]
 

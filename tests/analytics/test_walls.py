@@ -295,6 +295,16 @@ def test_gamma_summary_band_net_gex_and_no_zero_gamma_when_all_calls():
     assert list(s.heat.columns) == [walls.concat([frame])["expiry"].iloc[0]]
 
 
+def test_gamma_summary_is_not_a_number_while_open_interest_is_not_published():
+    """Pre-market every OI is 0 (OCC's file is not out): no net GEX of 0.0, no zero gamma."""
+    frame = make_chain([
+        {"type": t, "strike": k, "open_interest": 0, "gamma": 0.01}
+        for t in ("call", "put") for k in (95, 100, 105)])
+    s = walls.gamma_summary(frame, 100.0, 0.0, 0.0, 30 / 365)
+    assert s.oi_published is False and s.zero_gamma is None and s.band is None
+    assert math.isnan(s.net_gex)
+
+
 def test_gamma_summary_finds_zero_gamma_on_a_symmetric_chain():
     # puts below and calls above 100 in mirror image: net GEX changes sign near 100
     rows = []
