@@ -26,7 +26,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from core import clock
+from core import clock, schema
 
 CONTRACT_MULTIPLIER = 100
 FULL_YEAR_SESSIONS = 252  # IV rank is "of the past year" once this much history exists
@@ -40,9 +40,10 @@ OI_KEYS = ["contract", "type", "strike", "expiry"]
 # --- open interest -----------------------------------------------------------------------------
 
 def oi_published(frame: pd.DataFrame) -> bool:
-    """True when the frame carries open interest (some contract > 0). Yahoo sends 0 everywhere
-    before the open; levels that need OI must not be computed on those zeros."""
-    return bool(len(frame)) and bool((frame["open_interest"] > 0).any())
+    """True when the frame's open interest is published (:func:`core.schema.oi_published`:
+    enough contracts > 0; Yahoo sends 0 before OCC's morning file, with a few strays). Levels
+    that need OI must not be computed on those zeros."""
+    return schema.oi_published(frame)
 
 
 def oi_change(current: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:

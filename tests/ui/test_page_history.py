@@ -109,3 +109,14 @@ def test_walls_pre_market_without_history_says_so(no_history):
     at = run_page("pages/4_Option_Volume_Walls.py", query={"symbol": "SPY"})
     assert not at.exception
     assert any("no previous session was recorded" in t for t in texts(at, "info"))
+
+
+def test_walls_at_the_real_pre_market_use_recorded_oi(with_history):
+    """The simulated market itself sends OI 0 before the open (like Yahoo)."""
+    from core import clock
+
+    with clock.frozen("2026-11-20 08:00"):
+        fetch.reset()
+        at = run_page("pages/4_Option_Volume_Walls.py", query={"symbol": "SPY"})
+        assert not at.exception
+        assert any("Yesterday's OI" in t and "Thu 19 Nov" in t for t in texts(at, "caption"))
