@@ -20,9 +20,10 @@ removes the temp files a killed process left behind.
 
 Bounds (:meth:`Store.enforce`, after every snapshot): chain snapshots older than
 ``record_retention_days`` and levels older than ``record_levels_days`` are deleted (levels are
-~1 % of the bytes and IV rank wants a year of them, so they are kept longer); then, until the
+~0.5 % of the bytes and IV rank wants a year of them, so they are kept longer); then, until the
 folder fits ``record_disk_mb``: the oldest day of chain snapshots, then (one chain day left) the
-oldest levels days before it, then that day's oldest chain snapshots.
+oldest levels days before it, then that day's oldest chain snapshots. When a day's chains go,
+its levels are thinned to the day's first and last snapshot (the open and the close).
 
 Expiries recorded per symbol: the first ``record_expiries`` listed, plus the two expiries that
 bracket each tenor of :data:`TENORS` (30 days), so a 30-day ATM IV can be interpolated.
@@ -213,6 +214,21 @@ class Store:
 
     def _drop(self, kind: str, day: dt.date) -> None:
         shutil.rmtree(self.root / kind / f"date={day.isoformat()}", ignore_errors=True)
+        if kind == "chains":
+            self._thin_levels(day)
+
+    def _thin_levels(self, day: dt.date) -> None:
+        """Once a day's chain snapshots are gone, keep only its first and last levels snapshot
+        per symbol (the open and the close: what IV rank and level history read), 2 of ~79."""
+        folder = self.root / "levels" / f"date={day.isoformat()}"
+        for path in folder.glob("symbol=*/levels.parquet"):
+            table = pq.read_table(path, schema=levels_table_schema())
+            snaps = pa.compute.unique(table["snapshot"])
+            if len(snaps) <= 2:
+                continue
+            ends = pa.array([pa.compute.min(snaps).as_py(), pa.compute.max(snaps).as_py()],
+                            type=table["snapshot"].type)
+            atomic_write(table.filter(pa.compute.is_in(table["snapshot"], value_set=ends)), path)
 
     def enforce(self, today: dt.date | None = None) -> dict:
         """Apply the retentions then the disk budget (see the module docstring); remove

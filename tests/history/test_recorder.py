@@ -96,6 +96,18 @@ def test_retention_deletes_old_chain_days_and_keeps_levels_longer(tmp_path):
     assert store.sessions("SPY") == [dt.date(2026, 11, 18), dt.date(2026, 11, 20)]
 
 
+def test_levels_of_a_day_without_chains_keep_its_open_and_close(tmp_path):
+    store = Store(tmp_path, retention_days=1)
+    for at in ("2026-11-18 09:30", "2026-11-18 12:00", "2026-11-18 16:15"):
+        _record(store, at, ["SPY"], 1)
+    full = store.levels("SPY", [dt.date(2026, 11, 18)])
+    store.enforce(dt.date(2026, 11, 20))  # the 18th's chains are past retention
+    thin = store.levels("SPY", [dt.date(2026, 11, 18)])
+    kept = sorted(set(thin["snapshot"]))
+    assert [t.tz_convert(clock.ET).strftime("%H:%M") for t in kept] == ["09:30", "16:15"]
+    pdt.assert_frame_equal(thin, full[full["snapshot"].isin(kept)].reset_index(drop=True))
+
+
 def test_disk_budget_drops_oldest_chain_days_then_old_levels_then_snapshots(tmp_path):
     store = Store(tmp_path)
     for at in ("2026-11-18 11:00", "2026-11-19 11:00", "2026-11-20 11:00", "2026-11-20 11:05"):
