@@ -140,8 +140,11 @@ def oi_change_section(sym: str, n: int) -> None:
                                          f"{len(grid)} strikes vs {ch.previous.session:%a %d %b}"),
                     width="stretch", config={"displaylogo": False})
     total = int(ch.frame["oi_change"].sum())
+    left_out = n - len(grid.columns)
     st.caption(f"{OI_CHANGE_HELP} Net over the map: {total:+,} contracts. Previous: recorded "
-               f"{ch.previous.snapshot:%a %d %b %H:%M} ET.")
+               f"{ch.previous.snapshot:%a %d %b %H:%M} ET."
+               + (f" {left_out} of the {n} expiries asked were not recorded then and are left "
+                  "out (their change is unknown)." if left_out > 0 else ""))
 
 
 def iv_rank_section(sym: str) -> None:

@@ -29,6 +29,7 @@ def test_dashboard_history_renders_with_history(with_history):
     assert "Closed inside the EM" in text and NO_HISTORY_START not in text
     titles = [f["layout"]["title"]["text"] for f in plotly_charts(at)]
     assert any(t.startswith("ΔOI (all)") for t in titles)
+    assert any("were not recorded then and are left out" in t for t in texts(at, "caption"))
     assert any("30-day ATM IV by session" in t for t in titles)
     assert any("levels at the open vs the close" in t for t in titles)
 
