@@ -665,3 +665,250 @@ def traded_premium(chain: Chain) -> TradedPremium:
     return TradedPremium(split.call, split.put, "current mid",
                          0 if tape is None else tape.versions, 0.0,
                          None if tape is None else tape.first_as_of)
+
+
+# --- recorded history (the recorder's Parquet dataset; see core.recorder) ----------------------
+#
+# Own bounded cache ``recorded`` in the registry (created on first use): a past day's rows never
+# change (fresh for HISTORY_PAST_TTL), today's change at every snapshot (fresh for
+# ``record_every``). Every read is limited to what was recorded at or before ``clock.now()``, so
+# a replay clock sees the history as it stood then.
+
+HISTORY_CACHE = "recorded"
+HISTORY_PAST_TTL = 6 * 3600.0
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordedOI:
+    """Open interest per contract as recorded at ``snapshot``, the last snapshot of
+    ``session`` (a session before today's). ``frame``: contract, type, strike, expiry,
+    open_interest (every recorded expiry)."""
+
+    session: dt.date
+    snapshot: dt.datetime
+    frame: pd.DataFrame
+
+
+@dataclasses.dataclass(frozen=True)
+class OIChange:
+    """ΔOI of the next expiries vs the previous session's recording (see
+    :func:`core.analytics.history.oi_change`). ``frame`` is None when today's OI is not
+    published yet (``reason`` says so)."""
+
+    symbol: str
+    previous: RecordedOI
+    as_of: dt.datetime
+    frame: pd.DataFrame | None
+    reason: str | None = None
+
+
+def _recorded(layer: _Layer) -> cache.BoundedCache:
+    found = layer.caches.get(HISTORY_CACHE)
+    if found is None:
+        with _layer_lock:
+            found = layer.caches.get(HISTORY_CACHE)
+            if found is None:
+                s = layer.settings
+                found = cache.BoundedCache(
+                    HISTORY_CACHE, max_entries=512, fresh_ttl=s.record_every,
+                    max_age=HISTORY_PAST_TTL * 2, budget=layer.budget, executor=layer.executor,
+                    wait_timeout=3 * s.upstream_timeout + 10)
+                layer.caches[HISTORY_CACHE] = found
+    return found
+
+
+def recordings():
+    """The recording store of this deployment's settings (``OPTIONS_DASH_RECORD_DIR``)."""
+    from core import recorder
+
+    return recorder.Store.from_settings(_get().settings)
+
+
+def recorded_sessions(symbol: str) -> list[dt.date]:
+    """Dates with recorded levels for ``symbol`` up to today, ascending (cached briefly)."""
+    layer = _get()
+    sym = symbols.validate(symbol)
+    today = clock.today()
+    days = _recorded(layer).get(("sessions", sym, today),
+                                lambda: tuple(recordings().sessions(sym))).value
+    return [d for d in days if d <= today]
+
+
+def recorded_levels(symbol: str, day: dt.date) -> pd.DataFrame:
+    """Every levels row of ``symbol`` recorded on ``day`` up to ``clock.now()`` (see
+    :mod:`core.analytics.history` for the columns). Shared and read-only."""
+    layer = _get()
+    sym = symbols.validate(symbol)
+    now = clock.now()
+    past = day < now.date()
+    rows = _recorded(layer).get(("levels", sym, day),
+                                lambda: recordings().levels(sym, [day]),
+                                fresh_ttl=HISTORY_PAST_TTL if past else None).value
+    if past or rows.empty:
+        return rows
+    return rows[rows["snapshot"] <= pd.Timestamp(now)]
+
+
+def level_rows(symbol: str, sessions: int) -> pd.DataFrame:
+    """The levels rows of the last ``sessions`` recorded sessions (today's so far included)."""
+    days = recorded_sessions(symbol)[-sessions:]
+    parts = [recorded_levels(symbol, d) for d in days]
+    parts = [p for p in parts if not p.empty]
+    return pd.concat(parts, ignore_index=True) if parts else recordings().levels(symbol, [])
+
+
+def previous_oi(symbol: str) -> RecordedOI | None:
+    """The OI per contract recorded at the last snapshot of the last recorded session before
+    today (None when there is none): yesterday's OI for ΔOI, and the pre-market fallback."""
+    layer = _get()
+    sym = symbols.validate(symbol)
+    today = clock.today()
+    before = [d for d in recorded_sessions(sym) if d < today]
+    if not before:
+        return None
+    day = before[-1]
+
+    def load():
+        snaps = recordings().snapshots(sym, day)
+        if not snaps:
+            return None
+        at, path = snaps[-1]
+        cols = ["contract", "type", "strike", "expiry", "open_interest"]
+        return RecordedOI(day, at, recordings().read_columns(path, cols))
+
+    return _recorded(layer).get(("previous_oi", sym, day), load,
+                                fresh_ttl=HISTORY_PAST_TTL).value
+
+
+def oi_change(symbol: str, n: int | None = None) -> OIChange | None:
+    """ΔOI per contract of the next ``n`` expiries (strike-capped views) since the previous
+    session's recording; None without a recording."""
+    from core.analytics import history as hist
+
+    prev = previous_oi(symbol)
+    if prev is None:
+        return None
+    views = chains(symbol, n=n)
+    frame = pd.concat([c.frame for c in views], ignore_index=True)
+    as_of = max(c.as_of for c in views)
+    if not hist.oi_published(frame):
+        return OIChange(views[0].symbol, prev, as_of, None,
+                        "Today's open interest is not published yet (it comes after the open).")
+    key = ("oi_change", views[0].symbol, tuple(_source_key(c) for c in views), prev.snapshot)
+    frame = _recorded(_get()).get(key, lambda: hist.oi_change(frame, prev.frame)).value
+    return OIChange(views[0].symbol, prev, as_of, frame)
+
+
+def iv_history(symbol: str, tenor_days: float = 30.0) -> pd.DataFrame:
+    """One ATM IV per recorded session before today (its last snapshot), interpolated to
+    ``tenor_days`` (see :func:`core.analytics.history.iv_series`)."""
+    from core.analytics import history as hist
+
+    layer = _get()
+    sym = symbols.validate(symbol)
+    today = clock.today()
+    days = tuple(d for d in recorded_sessions(sym) if d < today)[-hist.FULL_YEAR_SESSIONS:]
+    if not days:
+        return hist.iv_series(recordings().levels(sym, []), tenor_days)
+
+    def load():
+        parts = [recorded_levels(sym, d) for d in days]
+        return hist.iv_series(pd.concat(parts, ignore_index=True), tenor_days)
+
+    return _recorded(layer).get(("iv_history", sym, days, tenor_days), load,
+                                fresh_ttl=HISTORY_PAST_TTL).value
+
+
+def current_tenor_iv(symbol: str, tenor_days: float = 30.0) -> float | None:
+    """Today's ``tenor_days`` ATM IV from the live chains bracketing it (as the recorder does)."""
+    from core import recorder
+    from core.analytics import history as hist
+
+    listed = expirations(symbol)
+    today = clock.today()
+    wanted = [e for e in recorder.select_expiries(listed, today, 0, (tenor_days,))] or listed[:1]
+    rows = []
+    for e in wanted:
+        kl = key_levels(symbol, e)
+        c = chain(symbol, e, strikes=_get().settings.max_strikes_hard)
+        rows.append({"t_years": clock.time_to_expiry(e, c.as_of), "atm_iv": kl.atm_iv})
+    return hist.tenor_iv(pd.DataFrame(rows, columns=["t_years", "atm_iv"]), tenor_days)
+
+
+def iv_rank(symbol: str, tenor_days: float = 30.0):
+    """IV rank / percentile of today's ``tenor_days`` ATM IV against the recorded sessions
+    (:class:`core.analytics.history.IVRank`; ``days`` = sessions of history)."""
+    from core.analytics import history as hist
+
+    past = iv_history(symbol, tenor_days)
+    return hist.iv_rank(past["iv"], current_tenor_iv(symbol, tenor_days))
+
+
+def level_history(symbol: str, sessions: int = 10) -> pd.DataFrame:
+    """Walls, zero gamma, max pain and the expected move of the last ``sessions`` completed
+    recorded sessions (see :func:`core.analytics.history.level_history`)."""
+    from core.analytics import history as hist
+
+    now = clock.now()
+    days = [d for d in recorded_sessions(symbol)
+            if d < now.date() or (clock.is_session(d) and now >= clock.session_close(d))]
+    days = tuple(days[-sessions:])
+    if not days:
+        return hist.level_history(recordings().levels(symbol, []), sessions)
+
+    def load():  # completed sessions never change: computed once, shared
+        rows = pd.concat([recorded_levels(symbol, d) for d in days], ignore_index=True)
+        return hist.level_history(rows, sessions)
+
+    key = ("level_history", symbols.validate(symbol), days, sessions)
+    ttl = None if days[-1] == now.date() else HISTORY_PAST_TTL  # today's close may still come
+    return _recorded(_get()).get(key, load, fresh_ttl=ttl).value
+
+
+def what_changed(symbol: str) -> dict:
+    """Now (live: quote + the front expiry's key levels) against today's first recorded
+    snapshot (``since_open``) and the previous session's last one (``since_yesterday``);
+    a side is None when it was not recorded. Keys: now, open, yesterday, since_open,
+    since_yesterday (see :func:`core.analytics.history.what_changed`)."""
+    from core.analytics import history as hist
+
+    sym = symbols.validate(symbol)
+    q = quote(sym)
+    front = expirations(sym)[0]
+    kl = key_levels(sym, front)
+    now = {"expiry": front, "price": q.price,
+           **{f: getattr(kl, f) for f in hist.CHANGE_FIELDS if f != "price"}}
+    today = clock.today()
+    days = recorded_sessions(sym)
+    rows_today = recorded_levels(sym, today) if today in days else None
+    before = [d for d in days if d < today]
+    rows_prev = recorded_levels(sym, before[-1]) if before else None
+    opened = None if rows_today is None else hist.snapshot_levels(rows_today, "first", front)
+    yesterday = None if rows_prev is None else hist.snapshot_levels(rows_prev, "last", front)
+    return {"now": now, "open": opened, "yesterday": yesterday,
+            "since_open": None if opened is None else hist.what_changed(now, opened),
+            "since_yesterday": None if yesterday is None else hist.what_changed(now, yesterday)}
+
+
+def replay_status() -> dict | None:
+    """None unless the source is the replay; then ``root``, ``last_date`` (the latest recorded
+    date up to today) and ``sources`` (what the recording was made from, e.g. {"simulated"}),
+    for the page header."""
+    layer = _get()
+    if layer.provider.name != "replay":
+        return None
+    store = layer.provider.store
+
+    def load():
+        days = [d for d in store.dates("chains") if d <= clock.today()]
+        sources: set = set()
+        if days:
+            for sym_dir in (store.root / "chains" / f"date={days[-1]}").glob("symbol=*"):
+                files = sorted(sym_dir.glob("[0-9]*.parquet"))
+                if files:
+                    sources.update(c.source for c in store.read_chains(files[0]))
+                    break
+        return {"root": str(store.root), "last_date": days[-1] if days else None,
+                "sources": frozenset(sources)}
+
+    return _recorded(layer).get(("replay_status", clock.today()), load).value

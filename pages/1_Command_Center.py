@@ -17,6 +17,7 @@ import streamlit as st
 from core import clock, fetch
 from core.analytics import bias_score, command_center, scans
 from core.ui import charts, charts_scan, layout, session, widgets
+from core.ui import history as history_ui
 
 TASK = functools.partial(command_center.command_task, source=fetch)
 TABS = ("All", "Top 10", "Bullish", "Bearish")
@@ -240,3 +241,4 @@ with layout.page("command") as page:
         results(page, rows, bands, min_vol_oi, sort, limit)
     else:
         st.info("No symbol could be scanned.", icon=":material/info:")
+    history_ui.what_changed_section([r.symbol for r in rows])  # recorded history

@@ -16,6 +16,7 @@ from core import fetch, symbols
 from core.analytics import dashboard, exposure, levels, scans
 from core.errors import DataError
 from core.ui import charts, charts_scan, layout, session, widgets
+from core.ui import history as history_ui
 
 WATCH_TASK = functools.partial(dashboard.watch_task, source=fetch)
 #: label -> (history period, bar interval, intraday?)
@@ -258,3 +259,4 @@ with layout.page("trading") as page:
                    "bars. Edit the watchlist on Home or the Command Center.")
 
     watchlist_section()
+    history_ui.symbol_history(sym, int(n_exp))  # recorded: ΔOI heatmap, IV rank, level history

@@ -17,6 +17,7 @@ from core import fetch
 from core.analytics import exposure, levels, technicals, walls
 from core.schema import MARKET_CLOSED
 from core.ui import charts, charts_walls, layout, widgets
+from core.ui import history as history_ui
 
 STACK_DEPTH = 3  # expiries stacked in the stacked-walls view
 KIND_CHOICES = ("volume", "oi", "gamma")
@@ -218,6 +219,7 @@ def main(page: layout.Page) -> None:
     if MARKET_CLOSED in view.flags:
         st.info("**Market closed** — bid/ask are zero, so mids, the straddle and the expected "
                 "move use last trades; volume is the last session's.", icon=":material/bedtime:")
+    history_ui.premarket_oi_section(sym, expiry, view)  # yesterday's OI before the open
 
     summary_cards(kl, kind)
     alerts(kl, within)

@@ -16,6 +16,7 @@ import streamlit as st
 from core import clock, fetch, symbols
 from core.analytics import scans, whale_flows
 from core.ui import charts, charts_scan, layout, session, widgets
+from core.ui import history as history_ui
 
 MAX_EXPIRIES = 4  # the whale scan's own cap (issue 6), below the app-wide max_expiries
 TASK = functools.partial(whale_flows.whale_task, source=fetch)
@@ -153,6 +154,8 @@ def show(page, results: list, min_score: float, top_n: int) -> None:
                     title=f"Top {len(head)} fresh positions (calls green, puts red)"))
                 st.dataframe(fresh, hide_index=True, width="stretch", column_config=CONTRACT)
                 download(page, fresh, "fresh_positioning")
+            history_ui.fresh_oi_section([r.symbol for r in results],
+                                        int(st.session_state.get(page.key("n_exp"), 2)), top_n)
     if tabs[2].open:
         with tabs[2]:
             st.caption(SKEW_HELP)

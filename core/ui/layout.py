@@ -316,6 +316,9 @@ class Page:
             self.provider = {"name": "unknown", "reason": "provider failed to start",
                              "simulated": False}
         banner(self.provider)
+        from core.ui import history as history_ui  # recorder autostart, replay notice
+
+        history_ui.header(self.provider)
         _sidebar(self.provider, self.state)
         head, clock_col, fresh_col = st.columns([5, 3, 2], vertical_alignment="bottom")
         with head:
