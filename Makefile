@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 PORT   ?= 8501
 
-.PHONY: run test test-fast bench clean
+.PHONY: run test test-fast bench record clean
 
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ test-fast: $(VENV)/.dev  ## everything but the browser tests
 
 bench: $(VENV)/.dev  ## quick run of every benchmark, then a summary table
 	$(PY) -m bench.run_all --quick
+
+record: $(VENV)/.runtime  ## record chains + key levels on the schedule (core/recorder.py)
+	$(PY) -m core.recorder
 
 clean:
 	rm -rf $(VENV) .pytest_cache .coverage artifacts

@@ -7,7 +7,7 @@ Every cap the UI enforces comes from here, so a number on a page can be traced t
 env                            default     meaning
 =============================  ==========  ===================================================
 OPTIONS_DASH_PROVIDER          auto        ``auto`` (probe Yahoo, else simulated) | ``yahoo`` |
-                                           ``simulated``
+                                           ``simulated`` | ``replay`` (recorded snapshots)
 OPTIONS_DASH_NOW               (unset)     ISO time the clock starts at, then runs in real time
 OPTIONS_DASH_CACHE_MB          128         global byte budget shared by every cache (MB)
 OPTIONS_DASH_MAX_STRIKES       40          strikes nearest spot per view (default)
@@ -27,6 +27,16 @@ OPTIONS_DASH_WORKERS           4           background refresh / scan worker thre
 OPTIONS_DASH_UPSTREAM_TIMEOUT  8           seconds before an upstream call counts as failed
 OPTIONS_DASH_RISK_FREE         0.04        continuous risk-free rate used for greeks
 OPTIONS_DASH_ALLOW_CACHE_CLEAR 0           1 lets the memory panel show "clear caches" (operator)
+OPTIONS_DASH_RECORD            0           1 starts the recorder inside the app (one per host)
+OPTIONS_DASH_RECORD_DIR        (unset)     recordings folder (default ``data/recordings``)
+OPTIONS_DASH_RECORD_SYMBOLS    (unset)     symbols to record (default watchlist + 0DTE indexes)
+OPTIONS_DASH_RECORD_EVERY      300         seconds between snapshots in the regular session
+OPTIONS_DASH_RECORD_EXPIRIES   6           first N expiries recorded (+ two around 30 days)
+OPTIONS_DASH_RECORD_RETENTION_DAYS 30      days of chain snapshots kept (older are deleted)
+OPTIONS_DASH_RECORD_LEVELS_DAYS 400        days of key levels kept (IV rank wants a year)
+OPTIONS_DASH_RECORD_DISK_MB    2048        disk budget of the recordings folder (MB)
+OPTIONS_DASH_REPLAY_START      (unset)     replay: ISO time the clock starts at (else the first
+                                           recorded snapshot of the last recorded session)
 =============================  ==========  ===================================================
 """
 
@@ -37,6 +47,7 @@ import os
 import threading
 
 _PREFIX = "OPTIONS_DASH_"
+PROVIDERS = ("auto", "yahoo", "simulated", "replay")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +72,15 @@ class Settings:
     upstream_timeout: float = 8.0
     risk_free: float = 0.04
     allow_cache_clear: bool = False
+    record: bool = False
+    record_dir: str | None = None
+    record_symbols: str | None = None
+    record_every: float = 300.0
+    record_expiries: int = 6
+    record_retention_days: int = 30
+    record_levels_days: int = 400
+    record_disk_mb: float = 2048.0
+    replay_start: str | None = None
 
     @property
     def cache_bytes(self) -> int:
@@ -95,8 +115,13 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
             except ValueError as exc:
                 raise ValueError(f"{_PREFIX}{field.name.upper()}={raw!r}: {exc}") from None
     s = Settings(**values)
-    if s.provider not in {"auto", "yahoo", "simulated"}:
-        raise ValueError(f"{_PREFIX}PROVIDER must be auto, yahoo or simulated, not {s.provider!r}")
+    if s.provider not in PROVIDERS:
+        raise ValueError(f"{_PREFIX}PROVIDER must be auto, yahoo, simulated or replay, "
+                         f"not {s.provider!r}")
+    if s.record_every < 60 or s.record_expiries < 1 or s.record_retention_days < 1 \
+            or s.record_disk_mb <= 0:
+        raise ValueError(f"{_PREFIX}RECORD_*: every >= 60 s, expiries >= 1, retention >= 1 day "
+                         "and a positive disk budget")
     return s
 
 

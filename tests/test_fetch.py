@@ -37,6 +37,28 @@ def test_chain_is_canonical_with_greeks_and_capped(upstream):
     assert c.frame.loc[~c.frame["iv_ok"], "gamma"].isna().all()
 
 
+def test_simulated_chains_get_price_consistent_ivs_not_the_vendors(upstream):
+    """The simulated market sends a vendor-like IV column (noisy, far too low on short tenors)
+    and option quotes 30 min older than the spot, like Yahoo. The fetch layer's IVs come from
+    the mids at the quotes' time: a call and a put of one strike agree (one σ per strike on the
+    parity forward), the vendor's are vol points away, and the forward implies the quotes' older
+    spot."""
+    for expiry in fetch.expirations("SPY")[:2]:  # the 0DTE and the next day
+        c = fetch.chain("SPY", expiry, strikes=200)
+        f = c.frame
+        near = (f["iv_source"] == "mid") & ((f["strike"] / c.spot - 1).abs() < 0.015) \
+            & (f["bid"] > 0.05)  # quotes with some time value: ticks do not dominate the σ
+        solved = f[near].pivot_table(index="strike", columns="type", values=["iv", "vendor_iv"])
+        solved = solved.dropna()
+        ours = (solved[("iv", "call")] - solved[("iv", "put")]).abs()
+        vendor_off = (solved["vendor_iv"] - solved["iv"]).abs().stack()
+        assert len(solved) >= 5
+        assert ours.median() < 0.002 and vendor_off.median() > 0.02
+        assert c.quotes_lag == pytest.approx(30 * 60)
+        assert abs(c.implied_spot - c.spot) > 1e-3     # priced against the quotes' own spot
+        assert f["iv_source"].isin(["mid", "pair"]).mean() > 0.8
+
+
 def test_strike_caps_are_clamped(upstream):
     expiry = fetch.expirations("SPY")[1]
     assert fetch.chain("SPY", expiry, strikes=10).frame["strike"].nunique() == 10
