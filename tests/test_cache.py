@@ -456,3 +456,13 @@ def test_a_cache_keeps_loaded_values_in_their_compact_form(timer):
     assert c.get("k", lambda: pytest.fail("cached")).value is kept
     c.put("p", loose)
     assert c.peek("p") is not loose and c.peek("p").equals(loose)
+
+
+def test_dead_copy_on_write_references_are_swept_before_a_frame_is_measured():
+    f = frame(100)
+    for _ in range(50):
+        f["x"].sum()  # each read leaves a dead weakref in the block's reference list
+    grown = cache.sizeof(f)
+    cache.sweep_dead_references(f)
+    assert all(len(b.refs.referenced_blocks) == 1 for b in f._mgr.blocks)
+    assert cache.sizeof(f) < grown - 40 * 80  # the dead weakrefs were most of the growth
