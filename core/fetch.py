@@ -237,7 +237,7 @@ def _load_listing(layer: _Layer, sym: str) -> tuple[dt.date, ...]:
     listed, nearest = _upstream(layer, listing, sym)
     if nearest is not None:
         try:
-            priced = with_greeks(nearest, layer.settings.risk_free)
+            priced = record_premium(with_greeks(nearest, layer.settings.risk_free))
         except Exception:  # noqa: BLE001 - the list stands; the chain is fetched on its own
             log.exception("pricing the nearest chain of %s failed", sym)
         else:
@@ -567,6 +567,7 @@ def key_levels(symbol: str, expiry: dt.date | str) -> levels.KeyLevels:
 # expiry), shared by every session; a new session day (ET) starts a new tape.
 
 TAPE_HISTORY_SHARE = 0.5  # at least this share of the day's volume priced at a refresh's mid
+TAPE_EXPIRIES = 3  # tapes are kept for a symbol's first listed expiries (where flow is read)
 _tape_lock = threading.Lock()  # one writer at a time (read, extend, put)
 
 
@@ -643,8 +644,14 @@ def _tape_next(tape: PremiumTape, chain: Chain) -> PremiumTape:
 def record_premium(chain: Chain) -> Chain:
     """Add a newly loaded chain version to its tape (the chain loader calls this); returns the
     chain unchanged. A version not newer than the tape's last is ignored; a new ET session day
-    starts a new tape."""
-    store = _get().caches["premium_tape"]
+    starts a new tape. Only a symbol's first :data:`TAPE_EXPIRIES` listed expiries get a tape
+    (the flow components read the nearest expiry a day out): a tape per far expiry would cost
+    ~16 KB for a number nobody reads."""
+    layer = _get()
+    listed = layer.caches["expirations"].peek(chain.symbol)
+    if listed is not None and chain.expiry not in tuple(listed)[:TAPE_EXPIRIES]:
+        return chain
+    store = layer.caches["premium_tape"]
     key = (chain.symbol, chain.expiry)
     session = chain.as_of.astimezone(clock.ET).date()
     with _tape_lock:

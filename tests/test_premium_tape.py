@@ -97,6 +97,17 @@ def test_every_refresh_of_a_fetched_chain_is_recorded_once_for_every_session():
     assert fetch.traded_premium(second).versions == 2
 
 
+def test_only_the_first_listed_expiries_keep_a_tape():
+    """Flow is read on the nearest expiries: a far expiry's chain costs no tape."""
+    listed = fetch.expirations("SPY")
+    fetch.chain("SPY", listed[0])
+    fetch.chain("SPY", listed[-1])
+    tapes = fetch._get().caches["premium_tape"]
+    assert tapes.peek(("SPY", listed[0])) is not None
+    assert tapes.peek(("SPY", listed[-1])) is None
+    assert fetch.TAPE_EXPIRIES < len(listed)
+
+
 def test_the_score_reads_traded_premium_not_the_day_volume_at_todays_mid():
     # Calls and puts each traded 1000 contracts at mid 1.00 this morning; the underlying then
     # fell, so the call is now 0.50 and the put 1.60. Valued at the current mid, puts look 3.2×
