@@ -19,7 +19,8 @@ Public interface (stable; tests, benches and tools rely on it)::
     provider_info() -> dict                      reset(provider=None) (tests, benches)
 
 Caches (see ``core.memory.cache_stats()``): ``quote``, ``expirations``, ``chain`` (full chain with
-greeks), ``history``, ``derived`` (strike-capped views, levels, GEX profiles, scans) and
+greeks; its strike-capped views live on its entries), ``history``, ``derived`` (levels, GEX
+profiles, tables, computed once per source version) and
 ``not_found`` (negative cache of SymbolNotFound, short TTL, small cap) and ``scan`` (finished
 multi-symbol scans).
 """
@@ -34,6 +35,7 @@ import threading
 import time
 from typing import Any, Callable, Iterable
 
+import numpy as np
 import pandas as pd
 
 from core import cache, clock, config, symbols
@@ -263,12 +265,13 @@ def with_greeks(chain: Chain, rate: float) -> Chain:
 
 def cap_strikes(chain: Chain, n: int) -> Chain:
     """The ``n`` strikes nearest spot (calls and puts at each), sorted; flags STRIKES_CAPPED when
-    strikes were dropped."""
+    strikes were dropped. When none is dropped the result IS ``chain`` (same object, no copy).
+    Ties in distance to spot keep the lower strike."""
     frame = chain.frame
-    strikes = pd.Series(frame["strike"].unique())
+    strikes = np.unique(frame["strike"].to_numpy())  # ascending, so a tie keeps the lower
     if len(strikes) <= n:
         return chain
-    keep = strikes.loc[(strikes - chain.spot).abs().sort_values(kind="stable").index[:n]]
+    keep = strikes[np.argsort(np.abs(strikes - chain.spot), kind="stable")[:n]]
     frame = frame[frame["strike"].isin(keep)].reset_index(drop=True)
     return dataclasses.replace(chain, frame=frame, flags=chain.flags | {STRIKES_CAPPED})
 
@@ -309,8 +312,10 @@ def chain(symbol: str, expiry: dt.date | str, strikes: int | None = None) -> Cha
     served = _full_chain(layer, sym, expiry)
     full: Chain = served.value
     n = layer.settings.strikes(strikes)
-    view = layer.caches["derived"].get(("strikes", sym, expiry, full.as_of, n),
-                                       lambda: cap_strikes(full, n)).value
+    # The view lives on the chain's own cache entry: one per (version, n), gone with the chain
+    # (evicted, expired, refreshed), its bytes counted in the entry; uncapped, it IS the chain.
+    view = layer.caches["chain"].view((sym, expiry), full, ("strikes", n),
+                                      lambda c: cap_strikes(c, n))
     return dataclasses.replace(view, stale=True) if served.stale else view
 
 
