@@ -382,6 +382,9 @@ class BoundedCache:
         self.upstream_calls = self.errors = self.refreshes = 0
         self.view_hits = self.view_misses = self.view_joins = 0
         self.evictions: collections.Counter = collections.Counter()
+        # the shared second level (core.shared.L2) when one is configured: asked on a miss or a
+        # refresh before the loader, and written after a load or a put (None: L1 only)
+        self.shared = None
         with LOCK:
             REGISTRY[name] = self
 
@@ -538,9 +541,11 @@ class BoundedCache:
             return Served(entry.value, now - entry.stored_at, entry.failed)
 
     def put(self, key: Hashable, value: Any, *, fresh_ttl: float | None = None) -> None:
+        ttl = self.fresh_ttl if fresh_ttl is None else fresh_ttl
         with LOCK:
-            ttl = self.fresh_ttl if fresh_ttl is None else fresh_ttl
             self._put(key, Entry(value, sizeof(value), self._timer(), ttl))
+        if self.shared is not None:  # outside LOCK: a network write
+            self.shared.store(self, key, value, ttl)
 
     def clear(self) -> None:
         with LOCK:
@@ -586,10 +591,21 @@ class BoundedCache:
             self._inflight.pop(key, None)
 
     def _load(self, key, loader, ttl, future: cf.Future) -> None:
-        with LOCK:
-            self.upstream_calls += 1
+        shared, age, failed = self.shared, 0.0, False
+        if shared is None:
+            with LOCK:
+                self.upstream_calls += 1
         try:
-            value = loader()
+            if shared is None:
+                value = loader()
+            else:  # the L2 calls the loader only when no replica has a fresh value
+                with LOCK:
+                    refreshing = key in self._store
+                got = shared.fetch(self, key, loader, ttl, refreshing=refreshing)
+                value, age, failed = got.value, got.age, got.failed
+                if got.called:
+                    with LOCK:
+                        self.upstream_calls += 1
         except UpstreamError as exc:
             with LOCK:
                 self.errors += 1
@@ -606,11 +622,11 @@ class BoundedCache:
                 self._inflight.pop(key, None)
             future.set_exception(exc)
         else:
-            entry = Entry(value, sizeof(value), self._timer(), ttl)
+            entry = Entry(value, sizeof(value), self._timer() - age, ttl, failed)
             with LOCK:
                 self._put(key, entry)
                 self._inflight.pop(key, None)
-            future.set_result(Served(value, 0.0, False))
+            future.set_result(Served(value, age, failed))
 
 
 REGISTRY: dict[str, BoundedCache] = {}  # one entry per named cache: a fixed, small set

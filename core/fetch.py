@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from core import cache, clock, config, symbols
+from core import cache, clock, config, shared, symbols
 from core.analytics import levels, pricing
 from core.errors import DataError, NoExpiry, RateLimited, SymbolNotFound
 from core.providers import finra, make_provider
@@ -61,6 +61,7 @@ class _Layer:
     limiter: cache.RateLimiter
     caches: dict[str, cache.BoundedCache]
     running: dict = dataclasses.field(default_factory=dict)  # scans in progress (<= MAX_SCANS)
+    shared: Any = None  # core.shared.L2 when OPTIONS_DASH_REDIS_URL is set (None: L1 only)
 
 
 _layer: _Layer | None = None
@@ -98,8 +99,13 @@ def _build(provider: Provider | None, reason: str | None) -> _Layer:
         "short_volume": make("short_volume", 64, 6 * 3600, 24 * 3600),
     }
     scan_pool = cf.ThreadPoolExecutor(max_workers=s.workers, thread_name_prefix="fetch-scan")
+    l2 = shared.connect(s)  # the fleet's shared L2 and rate limit, when configured
+    limiter = cache.RateLimiter(s.rate_per_sec) if l2 is None \
+        else shared.FleetRateLimiter(l2, s.rate_per_sec)
+    for name in shared.SHARED_CACHES if l2 is not None else ():
+        caches[name].shared = l2
     return _Layer(s, provider, reason or provider.name, budget, executor, scan_pool,
-                  cache.RateLimiter(s.rate_per_sec), caches)
+                  limiter, caches, shared=l2)
 
 
 def _get() -> _Layer:
@@ -123,6 +129,8 @@ def reset(provider: Provider | None = None, *, reason: str | None = None) -> Non
         with cache.LOCK:
             cache.REGISTRY.clear()
         if old is not None:
+            if old.shared is not None:
+                old.shared.close()
             old.executor.shutdown(wait=False, cancel_futures=True)
             old.scan_pool.shutdown(wait=False, cancel_futures=True)
         if provider is not None:
@@ -139,6 +147,12 @@ def provider_info() -> dict:
 def settings() -> config.Settings:
     """The caps and TTLs in force (pages read their caps from here)."""
     return _get().settings
+
+
+def shared_status() -> dict | None:
+    """The shared cache's status (``core.shared.L2.status``), or None when there is none."""
+    l2 = _get().shared
+    return None if l2 is None else l2.status()
 
 
 def limiter_stats() -> dict:

@@ -1,0 +1,183 @@
+"""The shared L2 on a real redis-server: values come back equal, Redis's bounds and TTLs, and a
+dead Redis degrades to L1 + upstream (then recovers by itself)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from cluster import services
+from core import clock, fetch, memory, shared
+from core.schema import STRIKES_CAPPED
+from tests.conftest import CountingProvider
+
+
+def _l2(fetch_layer=None) -> shared.L2:
+    layer = fetch._get()
+    assert layer.shared is not None, "OPTIONS_DASH_REDIS_URL did not reach the fetch layer"
+    return layer.shared
+
+
+def _keys(redis_server, cache_name: str) -> list[bytes]:
+    c = redis_server.client()
+    try:
+        return list(c.scan_iter(match=f"{shared.PREFIX}{cache_name}:*".encode()))
+    finally:
+        c.close()
+
+
+def _redis_entry(redis_server, cache_name, key):
+    c = redis_server.client()
+    try:
+        blob = c.get(shared.key_text(cache_name, key))
+        ttl_ms = c.pttl(shared.key_text(cache_name, key))
+    finally:
+        c.close()
+    assert blob is not None, f"{cache_name} {key} not in Redis"
+    return shared.unpack(blob), ttl_ms
+
+
+def test_values_read_back_from_redis_equal_what_was_stored(l2_env):
+    provider = CountingProvider()
+    fetch.reset(provider)
+    expiry = fetch.expirations("SPY")[0]
+    chain = fetch.chain("SPY", expiry, strikes=fetch.settings().max_strikes_hard)
+    quote = fetch.quote("SPY")
+    bars = fetch.history("SPY", "1mo", "1d")
+
+    (got_chain, stored, fresh), ttl_ms = _redis_entry(l2_env, "chain", ("SPY", expiry))
+    pd.testing.assert_frame_equal(got_chain.frame, chain.frame, check_exact=True)
+    assert dict(got_chain.frame.dtypes) == dict(chain.frame.dtypes)
+    for f in dataclasses.fields(chain):
+        if f.name != "frame":
+            assert getattr(got_chain, f.name) == getattr(chain, f.name), f.name
+    assert got_chain.as_of.tzinfo is not None and got_chain.as_of == chain.as_of
+    assert fresh == fetch._chain_ttl(fetch._get(), expiry)
+    # the Redis TTL is the hard max age
+    assert 0 < ttl_ms <= fetch._get().caches["chain"].max_age * 1000
+
+    (got_quote, _, _), _ = _redis_entry(l2_env, "quote", "SPY")
+    assert got_quote == quote and got_quote.as_of.tzinfo is not None
+
+    (got_bars, _, _), _ = _redis_entry(l2_env, "history", ("SPY", "1mo", "1d"))
+    pd.testing.assert_frame_equal(got_bars, bars, check_exact=True, check_freq=False)
+    assert str(got_bars.index.dtype) == str(bars.index.dtype)  # tz-aware ET index
+
+    (listed, _, _), _ = _redis_entry(l2_env, "expirations", "SPY")
+    assert tuple(listed) == tuple(fetch._get().caches["expirations"].peek("SPY"))
+
+
+def test_flags_and_capped_views_survive_the_round_trip(l2_env):
+    fetch.reset(CountingProvider())
+    expiry = fetch.expirations("SPY")[0]
+    full = fetch.chain("SPY", expiry, strikes=fetch.settings().max_strikes_hard)
+    capped = dataclasses.replace(full, flags=full.flags | {STRIKES_CAPPED}, stale=True)
+    blob = shared.pack(capped, clock.timer(), 60.0)
+    back, _, fresh = shared.unpack(blob)
+    assert back.flags == capped.flags and STRIKES_CAPPED in back.flags and back.stale is True
+    assert fresh == 60.0
+
+
+def test_what_the_codec_cannot_encode_is_not_shared(l2_env):
+    fetch.reset(CountingProvider())
+    l2 = _l2()
+    store = fetch._get().caches["derived"]
+    assert shared.encode_value(object()) is None
+    assert shared.pack(lambda: 1, 0.0, 1.0) is None
+    assert l2.store(store, "k", object(), 10.0) is False
+    assert l2.status()["local"]["not_shared"] == 1
+    assert _keys(l2_env, "derived") == []
+
+
+def test_a_second_process_layer_reads_the_first_ones_values_without_an_upstream_call(l2_env):
+    first = CountingProvider()
+    fetch.reset(first)
+    expiry = fetch.expirations("QQQ")[0]
+    a = fetch.chain("QQQ", expiry)
+    second = CountingProvider()  # a fresh layer: empty L1, same Redis (as another replica)
+    fetch.reset(second)
+    b = fetch.chain("QQQ", expiry)
+    assert second.calls["chain"] == 0 and second.calls["expirations"] == 0
+    pd.testing.assert_frame_equal(a.frame, b.frame)
+    status = fetch.shared_status()
+    assert status["available"] and status["local"]["hits"] >= 2 and status["keys"] >= 2
+
+
+def test_redis_stopped_mid_run_serves_from_l1_and_upstream_then_recovers(l2_env, monkeypatch):
+    provider = CountingProvider()
+    fetch.reset(provider)
+    expiries = fetch.expirations("SPY")
+    fetch.chain("SPY", expiries[0])
+    assert fetch.shared_status()["available"]
+    assert memory.snapshot()["fleet"]["available"]
+
+    l2_env.stop()  # Redis goes away mid-run
+    cached = fetch.chain("SPY", expiries[0])  # L1 hit
+    fresh_miss = fetch.chain("SPY", expiries[1])  # L1 miss: straight to the upstream
+    assert cached.symbol == fresh_miss.symbol == "SPY"
+    assert provider.calls[("chain", "SPY", expiries[1])] == 1
+    status = memory.snapshot()["fleet"]
+    assert status["available"] is False
+    assert "Shared cache unavailable" in shared.status_text(status)
+    # while it is down, further misses do not touch Redis (no timeout per read)
+    l2 = _l2()
+    errors = l2.status()["local"]["errors"]
+    fetch.chain("SPY", expiries[2])
+    assert l2.status()["local"]["errors"] == errors
+
+    l2_env.start()  # Redis returns (same port, empty)
+    services.wait_for(lambda: fetch.shared_status()["available"], 30, "L2 reconnects")
+    fetch.chain("SPY", expiries[3])
+    assert shared.key_text("chain", ("SPY", expiries[3])).encode() in _keys(l2_env, "chain")
+    assert "Shared cache redis://" in shared.status_text(fetch.shared_status())
+
+
+def test_fleet_rate_limit_and_shared_back_off(l2_env):
+    fetch.reset(CountingProvider())
+    l2 = _l2()
+    lim = shared.FleetRateLimiter(l2, 3, max_wait=0.0)
+    other = shared.FleetRateLimiter(l2, 3, max_wait=0.0)  # another replica's limiter
+    sec = int(__import__("time").time())
+    passed = 0
+    with pytest.raises(Exception) as caught:
+        for _ in range(10):
+            (lim if passed % 2 else other).acquire()
+            passed += 1
+    # the whole fleet got at most 3 calls in one wall-clock second (6 if the second ticked)
+    assert passed <= 6 and type(caught.value).__name__ == "RateLimited"
+    assert int(__import__("time").time()) > sec or passed == 3
+    lim.penalise()  # a rate limit seen by one replica pauses the other
+    c = l2_env.client()
+    assert c.pttl(shared.PREFIX + "backoff") > 0
+    c.close()
+    with pytest.raises(Exception, match="Too many requests"):
+        other.acquire()
+
+
+def test_redis_is_bounded_and_private(redis_server):
+    c = redis_server.client()
+    try:
+        cfg = c.config_get("maxmemory*")
+        assert int(cfg["maxmemory"]) == 64 * 1024 * 1024
+        assert cfg["maxmemory-policy"] == "allkeys-lru"
+        assert c.config_get("bind")["bind"] == "127.0.0.1"
+    finally:
+        c.close()
+    import redis
+
+    anonymous = redis.Redis(host="127.0.0.1", port=redis_server.port, socket_timeout=2)
+    with pytest.raises(redis.AuthenticationError):
+        anonymous.get("x")
+    anonymous.close()
+
+
+def test_app_runs_without_redis_configured():
+    fetch.reset(CountingProvider())
+    assert fetch._get().shared is None and fetch.shared_status() is None
+    assert memory.snapshot()["fleet"] is None
+    assert "off" in shared.status_text(None)
+    assert all(c.shared is None for c in fetch._get().caches.values())
+    assert isinstance(fetch.quote("SPY").as_of, dt.datetime)
