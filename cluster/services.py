@@ -43,7 +43,7 @@ def wait_for(check, timeout: float, what: str, interval: float = 0.05):
     """Poll ``check()`` until it returns a truthy value (returned) or ``timeout`` s pass."""
     deadline = time.monotonic() + timeout
     last = None
-    while time.monotonic() < deadline:
+    while True:  # checked at least once, however short the timeout
         try:
             value = check()
         except Exception as exc:  # noqa: BLE001 - the state is not reached yet
@@ -51,6 +51,8 @@ def wait_for(check, timeout: float, what: str, interval: float = 0.05):
             value = None
         if value:
             return value
+        if time.monotonic() + interval > deadline:
+            break
         time.sleep(interval)
     raise TimeoutError(f"{what}: not reached within {timeout:.0f} s (last: {last!r})")
 
