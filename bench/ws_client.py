@@ -97,6 +97,8 @@ class Session:
         self.first_run: Run | None = None
         self.runs = 0
         self.fragment_runs = 0
+        self.fragment_seconds: list[float] = []  # auto-rerun sent -> that fragment run finished
+        self._fragment_sent: collections.deque = collections.deque(maxlen=64)
         self.total_bytes = 0
         self._ws = None
         self._reader: asyncio.Task | None = None
@@ -169,6 +171,7 @@ class Session:
                 continue  # a full run is in progress: the frontend waits too
             await self._ws.send(BackMsg(rerun_script=self._client_state(fragment_id))
                                 .SerializeToString())
+            self._fragment_sent.append(time.perf_counter())
             self.fragment_runs += 1
 
     def _cancel_timers(self, ids=None) -> None:
@@ -226,6 +229,9 @@ class Session:
             status = msg.script_finished
             if status == ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY and not in_run:
                 self.background.status = "fragment runs"
+                if self._fragment_sent:  # runs finish in the order they were asked for
+                    self.fragment_seconds.append(time.perf_counter()
+                                                 - self._fragment_sent.popleft())
             if status in _DONE and in_run:
                 run.seconds = time.perf_counter() - self._started
                 run.status = ForwardMsg.ScriptFinishedStatus.Name(status)

@@ -38,7 +38,8 @@ DEFAULT_DIR = services.ROOT / "logs" / "cluster"
 class Cluster:
     def __init__(self, replicas: int, run_dir: Path, *, port: int | None = None,
                  bind: str = "127.0.0.1", redis_port: int | None = None, redis_mb: int = 256,
-                 env: dict | None = None, password: str | None = None):
+                 env: dict | None = None, password: str | None = None,
+                 entry: str | None = None, replica_env_of=None):
         self.run_dir = Path(run_dir)
         self.password = password or os.environ.get("OPTIONS_DASH_REDIS_PASSWORD") \
             or secrets.token_urlsafe(24)
@@ -46,7 +47,9 @@ class Cluster:
                                     maxmemory_mb=redis_mb)
         replica_env = {**(env or {}), "OPTIONS_DASH_REDIS_URL": self.redis.url,
                        "OPTIONS_DASH_REDIS_PASSWORD": self.password}
-        self.replicas = [services.Replica(f"r{i + 1}", self.run_dir, env=replica_env)
+        self.replicas = [services.Replica(f"r{i + 1}", self.run_dir, entry=entry,
+                                          env={**replica_env, **(replica_env_of(f"r{i + 1}")
+                                                                 if replica_env_of else {})})
                          for i in range(replicas)]
         self.haproxy = services.Haproxy(self.run_dir, self.replicas, port=port, bind=bind)
 

@@ -167,8 +167,9 @@ class Replica(Proc):
     ``/_stcore/health`` answers 200."""
 
     def __init__(self, name: str, run_dir: Path, *, port: int | None = None,
-                 env: dict | None = None):
+                 env: dict | None = None, entry: str | None = None):
         super().__init__()
+        self.entry = entry  # a script run instead of ``streamlit run Home.py`` (bench/serve.py)
         self.name = name
         self.run_dir = Path(run_dir)
         self.port = port or free_port()
@@ -180,7 +181,8 @@ class Replica(Proc):
 
     def start(self) -> None:
         env = {**os.environ, **self.env, "OPTIONS_DASH_REPLICA": self.name}
-        argv = [sys.executable, "-m", "streamlit", "run", str(ROOT / "Home.py"),
+        argv = ([sys.executable, self.entry] if self.entry else
+                [sys.executable, "-m", "streamlit", "run", str(ROOT / "Home.py")]) + [
                 "--server.port", str(self.port), "--server.address", "127.0.0.1",
                 "--server.headless", "true", "--browser.gatherUsageStats", "false",
                 "--server.fileWatcherType", "none"]
