@@ -16,7 +16,8 @@ set-ups alike), following their fragments' ``run_every`` (each fragment
 refreshes at its TTL), held open for ``--window`` s, for (a) one process (``streamlit run
 Home.py`` via bench/serve.py, no Redis) and (b) ``cluster.run.Cluster(2)``: redis-server + 2
 replicas + haproxy, sessions through haproxy. Per step: page load (first run) p50/p95,
-fragment refresh (auto-rerun sent -> fragment finished) p50/p95, CPU per core (psutil over the
+fragment refresh (the oldest auto-rerun still waiting -> the next fragment run finished)
+p50/p95, CPU per core (psutil over the
 window), total RSS (replicas + redis + haproxy), upstream calls in the window (fleet-wide:
 summed over replicas; from bench/serve.py's provider counter) and the most calls any one key
 took. Results: bench/results/cluster.json (``--quick``: cluster_quick.json).
@@ -209,14 +210,15 @@ def throughput(steps: list[int], window: float, concurrency: int) -> dict:
         os.environ.clear()
         os.environ.update(base_env)
         try:
-            one.start()
-            one.wait_healthy(180)
-            _warm(one.base)
-            print("(a) one process", flush=True)
-            results["one_process"] = [_step(one.base, n, window, concurrency, [one.pid],
-                                            [stats]) for n in steps]
-        finally:
-            one.stop()
+            try:
+                one.start()
+                one.wait_healthy(180)
+                _warm(one.base)
+                print("(a) one process", flush=True)
+                results["one_process"] = [_step(one.base, n, window, concurrency, [one.pid],
+                                                [stats]) for n in steps]
+            finally:
+                one.stop()
             # (b) 2 replicas + Redis + HAProxy
             paths = {f"r{i}": tmp / f"r{i}.stats.jsonl" for i in (1, 2)}
             cluster = run.Cluster(2, tmp / "cluster", env=env, entry=SERVE,
@@ -232,8 +234,9 @@ def throughput(steps: list[int], window: float, concurrency: int) -> dict:
                                               pids, list(paths.values())) for n in steps]
             finally:
                 cluster.stop()
-                os.environ.clear()
-                os.environ.update(saved)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
     return results
 
 

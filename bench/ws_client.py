@@ -229,9 +229,9 @@ class Session:
             status = msg.script_finished
             if status == ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY and not in_run:
                 self.background.status = "fragment runs"
-                if self._fragment_sent:  # runs finish in the order they were asked for
-                    self.fragment_seconds.append(time.perf_counter()
-                                                 - self._fragment_sent.popleft())
+                if self._fragment_sent:  # the oldest request still waiting -> this finish
+                    self.fragment_seconds.append(time.perf_counter() - self._fragment_sent[0])
+                    self._fragment_sent.clear()  # requests queued together run together
             if status in _DONE and in_run:
                 run.seconds = time.perf_counter() - self._started
                 run.status = ForwardMsg.ScriptFinishedStatus.Name(status)

@@ -33,6 +33,13 @@ def find_binary(name: str) -> str | None:
     return None
 
 
+def require_binary(name: str) -> str:
+    found = find_binary(name)
+    if found is None:
+        raise FileNotFoundError(f"{name} is not installed (apt-get install -y {name})")
+    return found
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -132,9 +139,7 @@ class Redis(Proc):
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 20.0) -> None:
-        binary = find_binary("redis-server")
-        if binary is None:
-            raise FileNotFoundError("redis-server is not installed (apt-get install redis-server)")
+        binary = require_binary("redis-server")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         conf = self.run_dir / "redis.conf"
         fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -258,9 +263,7 @@ class Haproxy(Proc):
                                   servers=servers)
 
     def start(self, timeout: float = 20.0) -> None:
-        binary = find_binary("haproxy")
-        if binary is None:
-            raise FileNotFoundError("haproxy is not installed (apt-get install haproxy)")
+        binary = require_binary("haproxy")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         cfg = self.run_dir / "haproxy.cfg"
         cfg.write_text(self.config())

@@ -181,3 +181,64 @@ def test_app_runs_without_redis_configured():
     assert "off" in shared.status_text(None)
     assert all(c.shared is None for c in fetch._get().caches.values())
     assert isinstance(fetch.quote("SPY").as_of, dt.datetime)
+
+
+# --- two replicas' caches on one Redis (two BoundedCaches with their own L1, one L2 each) ----
+
+def _replica_cache(redis_server, name="quote", fresh=10.0, max_age=100.0):
+    import concurrent.futures as cf
+
+    from core import cache
+
+    l2 = shared.L2(redis_server.url, password=redis_server.password, replica=f"t-{name}")
+    pool = cf.ThreadPoolExecutor(max_workers=2)
+    c = cache.BoundedCache(name, max_entries=16, fresh_ttl=fresh, max_age=max_age,
+                           budget=cache.ByteBudget(1 << 20), executor=pool)
+    c.shared = l2
+    return c, l2, pool
+
+
+def test_a_cold_replica_serves_the_stale_copy_while_another_refreshes(redis_server):
+    from core.errors import Unavailable
+
+    a, l2a, pa_ = _replica_cache(redis_server)
+    b, l2b, pb = _replica_cache(redis_server)
+    calls = []
+    a.get("SPY", lambda: calls.append("a") or {"px": 1.0})
+    clock.advance(11)  # past the fresh TTL, inside the hard max age
+    c = redis_server.client()
+    c.set(shared.key_text("quote", "SPY") + ":lock", "another-replica", px=10_000)
+    c.close()
+    served = b.get("SPY", lambda: calls.append("b") or {"px": 2.0})
+    assert served.value == {"px": 1.0} and served.age >= 11 and calls == ["a"]
+    assert l2b.status()["local"]["stale_served"] == 1
+    # the lock gone and the upstream down: the fleet's stale copy, flagged stale
+    c = redis_server.client()
+    c.delete(shared.key_text("quote", "SPY") + ":lock")
+    c.close()
+    d, l2d, pd_ = _replica_cache(redis_server)
+
+    def down():
+        calls.append("d")
+        raise Unavailable("down")
+    served = d.get("SPY", down)
+    assert served.value == {"px": 1.0} and served.stale is True and calls == ["a", "d"]
+    for pool, l2 in ((pa_, l2a), (pb, l2b), (pd_, l2d)):
+        pool.shutdown(wait=True)
+        l2.close()
+
+
+def test_a_refresh_takes_the_value_another_replica_just_wrote(redis_server):
+    a, l2a, pa_ = _replica_cache(redis_server)
+    b, l2b, pb = _replica_cache(redis_server)
+    calls = []
+    a.get("QQQ", lambda: calls.append("a1") or 1)
+    clock.advance(11)
+    assert b.get("QQQ", lambda: calls.append("b") or 2).value == 2  # b refreshed the fleet's
+    assert a.get("QQQ", lambda: calls.append("a2") or 3).value == 1  # stale: refresh starts
+    services.wait_for(lambda: a.lookup("QQQ").value == 2, 10, "a's L1 has b's value")
+    assert calls == ["a1", "b"]  # a's refresh came from Redis, not the upstream
+    assert a.stats()["upstream_calls"] == 1 and b.stats()["upstream_calls"] == 1
+    for pool, l2 in ((pa_, l2a), (pb, l2b)):
+        pool.shutdown(wait=True)
+        l2.close()
