@@ -24,7 +24,9 @@ Entries
     replica with another schema never reads what it cannot decode. Value: a 4-byte header
     length, a JSON header ``{"kind", "stored", "fresh"}`` (``stored``: epoch seconds on
     :func:`core.clock.timer` of the writer; ``fresh``: fresh TTL in seconds) and the payload.
-    The Redis TTL is the cache's hard max age: Redis drops an entry no replica may serve.
+    The Redis TTL is the cache's hard max age: Redis drops an entry no replica may serve. A
+    copy a replica takes from Redis enters its L1 with its age, so the fresh-until holds for
+    the whole fleet (the L1's own hard max age counts from when the replica took it).
     Redis itself is bounded by ``maxmemory`` + ``allkeys-lru`` (``cluster/run.py``).
 
 Fleet-wide single-flight
@@ -72,7 +74,7 @@ import pyarrow as pa
 
 from core import cache, clock, codec
 from core.analytics.levels import KeyLevels
-from core.errors import RateLimited, UpstreamError
+from core.errors import RateLimited, Unavailable, UpstreamError
 from core.schema import Chain, Quote
 
 log = logging.getLogger(__name__)
@@ -332,8 +334,8 @@ class L2:
             if time.monotonic() + poll > deadline:
                 if found is not None:
                     return Fetched(found[0], age, False)
-                raise UpstreamError("The data source is taking too long to answer. "
-                                    "Try again shortly.")
+                raise Unavailable("The data source is taking too long to answer. "
+                                  "Try again shortly.")
             time.sleep(poll)
             poll = min(poll * 2, 0.1)
 
