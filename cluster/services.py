@@ -219,6 +219,7 @@ defaults
     timeout server 60s
     timeout tunnel 1h
     timeout http-request 10s
+    timeout check 5s
 
 frontend app
     bind {bind}:{port}
@@ -229,7 +230,7 @@ backend replicas
     cookie ODREPLICA insert indirect nocache httponly
     option httpchk GET /_stcore/health
     http-check expect status 200
-    default-server check inter 1s fall 2 rise 1 maxconn 1000
+    default-server check inter 1s fall 3 rise 1 maxconn 1000
     http-response set-header X-Replica %s
 {servers}
 """

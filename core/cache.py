@@ -592,20 +592,19 @@ class BoundedCache:
 
     def _load(self, key, loader, ttl, future: cf.Future) -> None:
         shared, age, failed = self.shared, 0.0, False
-        if shared is None:
+
+        def upstream():
             with LOCK:
                 self.upstream_calls += 1
+            return loader()
         try:
             if shared is None:
-                value = loader()
+                value = upstream()
             else:  # the L2 calls the loader only when no replica has a fresh value
                 with LOCK:
                     refreshing = key in self._store
-                got = shared.fetch(self, key, loader, ttl, refreshing=refreshing)
+                got = shared.fetch(self, key, upstream, ttl, refreshing=refreshing)
                 value, age, failed = got.value, got.age, got.failed
-                if got.called:
-                    with LOCK:
-                        self.upstream_calls += 1
         except UpstreamError as exc:
             with LOCK:
                 self.errors += 1

@@ -419,7 +419,9 @@ class L2:
             return out
         try:
             mem = self.client.info("memory")
-            keys = sum(1 for _ in self.client.scan_iter(match=PREFIX + "*", count=1000))
+            caches = tuple(f"{PREFIX}{name}:".encode() for name in SHARED_CACHES)
+            keys = sum(1 for k in self.client.scan_iter(match=PREFIX + "*", count=1000)
+                       if k.startswith(caches) and not k.endswith(b":lock"))
             counts = {k.decode(): int(v) for k, v in self.client.hgetall(PREFIX + "stats").items()}
             replicas = [json.loads(self.client.get(k) or b"{}")
                         for k in self.client.scan_iter(match=PREFIX + "replica:*", count=100)]
@@ -433,7 +435,7 @@ class L2:
         sessions = [r.get("sessions") for r in replicas]
         out.update(available=True, error=None, bytes=int(mem.get("used_memory", 0)),
                    max_bytes=int(mem.get("maxmemory", 0)),
-                   keys=max(0, keys - len(replicas) - (1 if counts else 0)),
+                   keys=keys,
                    hits=hits, misses=misses,
                    hit_rate=hits / (hits + misses) if hits + misses else None,
                    replicas=len(replicas),

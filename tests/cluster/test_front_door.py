@@ -146,6 +146,13 @@ def test_make_cluster_starts_everything_and_ctrl_c_stops_everything(tmp_path):
         pids = [state["redis"]["pid"], state["haproxy"]["pid"],
                 *(r["pid"] for r in state["replicas"].values())]
         assert {p.name for p in tmp_path.iterdir()} >= {"redis.log", "r1.log", "haproxy.log"}
+        # the operator's drain, from another shell: r1 finishes its sessions, then leaves
+        drained = subprocess.run([sys.executable, "-m", "cluster.run", "--dir", str(tmp_path),
+                                  "drain", "r1", "--timeout", "30"], cwd=services.ROOT,
+                                 capture_output=True, text=True, timeout=90)
+        assert drained.returncode == 0, drained.stderr
+        hap = services.Haproxy(tmp_path, [])
+        assert hap.servers()["r1"]["status"] == "MAINT"
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
     finally:
