@@ -248,6 +248,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--window", type=float, default=45.0)
     parser.add_argument("--repeat", type=int, default=50)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--out", default=None, help="results name (default cluster[_quick])")
     args = parser.parse_args(argv)
     steps = [10] if args.quick else [int(x) for x in args.steps.split(",")]
     window = 30.0 if args.quick else args.window
@@ -260,7 +261,7 @@ def main(argv=None) -> dict:
     if args.only in (None, "throughput"):
         result["throughput"] = throughput(steps, window, args.concurrency)
     result["load_avg_at_end"] = os.getloadavg()
-    write("cluster_quick" if args.quick else "cluster", result)
+    write(args.out or ("cluster_quick" if args.quick else "cluster"), result)
     return result
 
 

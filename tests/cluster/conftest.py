@@ -4,18 +4,10 @@ redis-py is missing (``.ci/run`` installs redis-server and haproxy, so CI runs t
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from cluster import services
 from core import config, fetch
-
-
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if "tests/cluster/" in str(item.fspath).replace("\\", "/"):
-            item.add_marker(pytest.mark.cluster)
 
 
 def need(*binaries: str) -> None:
@@ -48,5 +40,3 @@ def l2_env(redis_server, monkeypatch):
     yield redis_server
     fetch.reset()  # closes the L2 before Redis stops
 
-
-__all__ = ["need", "shutil"]

@@ -15,6 +15,8 @@ from cluster import run, services
 from tests.cluster.conftest import need
 from tests.conftest import EMPTY_RECORDINGS, TRADING_DAY
 
+pytestmark = pytest.mark.cluster  # real redis-server / haproxy / replicas
+
 COOKIE = "ODREPLICA"
 
 

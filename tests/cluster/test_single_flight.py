@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import multiprocessing as mp
 
+import pytest
+
 from tests.cluster import harness
 from tests.conftest import TRADING_DAY
+
+pytestmark = pytest.mark.cluster  # real redis-server / haproxy / replicas
 
 
 def test_twenty_cold_misses_across_two_processes_make_one_provider_call(redis_server):
