@@ -22,7 +22,8 @@ Caches (see ``core.memory.cache_stats()``): ``quote``, ``expirations``, ``chain`
 greeks; its strike-capped views live on its entries), ``history``, ``derived`` (levels, GEX
 profiles, tables, computed once per source version) and
 ``not_found`` (negative cache of SymbolNotFound, short TTL, small cap) and ``scan`` (finished
-multi-symbol scans).
+multi-symbol scans). With ``OPTIONS_DASH_REDIS_URL`` set, the caches that cost an upstream call
+share a second level in Redis and the rate limit is fleet-wide (``core.shared``).
 """
 
 from __future__ import annotations

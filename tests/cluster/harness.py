@@ -24,7 +24,7 @@ def cold_misses(url: str, password: str, at: str, threads: int, barrier, out, de
 
         def one():
             try:
-                barrier.wait(60)
+                barrier.wait(240)  # both processes ready (imports take a while on a busy box)
                 expiry = fetch.expirations("SPY")[0]
                 c = fetch.chain("SPY", expiry)
                 digests.append(hashlib.sha1(c.frame.to_csv().encode()).hexdigest())

@@ -23,7 +23,7 @@ def test_twenty_cold_misses_across_two_processes_make_one_provider_call(redis_se
     for p in procs:
         p.start()
     try:
-        results = [out.get(timeout=180) for _ in procs]
+        results = [out.get(timeout=360) for _ in procs]
     finally:
         for p in procs:
             p.join(30)
