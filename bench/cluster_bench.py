@@ -4,6 +4,7 @@
     python -m bench.cluster_bench --quick         # L2 cost + one step of 10 sessions
     python -m bench.cluster_bench --only l2       # L2 cost only
     python -m bench.cluster_bench --steps 20,40,80 --window 60
+    python -m bench.cluster_bench --only throughput --steps 100 --out cluster_n100
 
 L2 cost (in this process, a real redis-server on loopback): one cached chain (SPY's nearest
 expiry, every strike, with greeks) read from L1 (``fetch.chain`` warm), from Redis (GET + Arrow
@@ -20,7 +21,8 @@ fragment refresh (the oldest auto-rerun still waiting -> the next fragment run f
 p50/p95, CPU per core (psutil over the
 window), total RSS (replicas + redis + haproxy), upstream calls in the window (fleet-wide:
 summed over replicas; from bench/serve.py's provider counter) and the most calls any one key
-took. Results: bench/results/cluster.json (``--quick``: cluster_quick.json).
+took; sessions whose first run took over ``OPEN_TIMEOUT`` s count as failed to open (where
+the set-up breaks). Results: bench/results/cluster.json (``--quick``: cluster_quick.json).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ LIVE_PAGES = ["0DTE", "0DTE_by_Index", "Trading_Dashboard"]
 SERVE = str(services.ROOT / "bench" / "serve.py")
 # shorter TTLs than the defaults (60 s chains, 15 s quotes), the same for both set-ups, so
 # that a window of under a minute sees every live fragment refresh (and refetch) a few times
+OPEN_TIMEOUT = 120.0  # s for a session's first run before it counts as failed to open
 BENCH_TTLS = {"OPTIONS_DASH_TTL_CHAIN_NEAR": "20", "OPTIONS_DASH_TTL_QUOTE": "10"}
 
 
@@ -136,16 +139,28 @@ def _procs(pids) -> list[psutil.Process]:
 
 
 async def _hold(base: str, n: int, window: float, concurrency: int) -> dict:
-    pages = [(LIVE_PAGES[i % len(LIVE_PAGES)], "") for i in range(n)]
+    pages = [LIVE_PAGES[i % len(LIVE_PAGES)] for i in range(n)]
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(page):  # a session whose first run takes over OPEN_TIMEOUT s counts as failed
+        async with gate:
+            s = ws_client.Session(base, page, timeout=OPEN_TIMEOUT)
+            try:
+                await s.open()
+                return s
+            except Exception:  # noqa: BLE001 - counted, not fatal: where p95 breaks
+                await s.close()
+                return None
     t0 = time.perf_counter()
-    sessions = await ws_client.open_many(base, pages, concurrency=concurrency, timeout=300)
+    opened_or_not = await asyncio.gather(*(one(p) for p in pages))
+    sessions = [s for s in opened_or_not if s is not None]
     opened = time.perf_counter() - t0
     for s in sessions:
         s.fragment_seconds.clear()
     await asyncio.sleep(window)  # the sessions' fragments refresh at their TTL meanwhile
     loads = [s.first_run.seconds for s in sessions]
     frags = [x for s in sessions for x in s.fragment_seconds]
-    out = {"open_all_s": round(opened, 1),
+    out = {"open_all_s": round(opened, 1), "failed_to_open": n - len(sessions),
            "page_load_p50_s": _pct(loads, 0.5), "page_load_p95_s": _pct(loads, 0.95),
            "fragment_runs": len(frags),
            "fragment_p50_s": _pct(frags, 0.5), "fragment_p95_s": _pct(frags, 0.95),
@@ -194,7 +209,12 @@ def _warm(base: str) -> None:
     asyncio.run(go())
 
 
-def throughput(steps: list[int], window: float, concurrency: int) -> dict:
+class _Skip(Exception):
+    pass
+
+
+def throughput(steps: list[int], window: float, concurrency: int,
+               setups: tuple[str, ...] = ("one", "cluster")) -> dict:
     env = {"OPTIONS_DASH_PROVIDER": "simulated", "OPTIONS_DASH_NOW": PINNED_NOW,
            "PYTHONUNBUFFERED": "1", **BENCH_TTLS}
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("OPTIONS_DASH_",
@@ -211,12 +231,16 @@ def throughput(steps: list[int], window: float, concurrency: int) -> dict:
         os.environ.update(base_env)
         try:
             try:
+                if "one" not in setups:
+                    raise _Skip
                 one.start()
                 one.wait_healthy(180)
                 _warm(one.base)
                 print("(a) one process", flush=True)
                 results["one_process"] = [_step(one.base, n, window, concurrency, [one.pid],
                                                 [stats]) for n in steps]
+            except _Skip:
+                pass
             finally:
                 one.stop()
             # (b) 2 replicas + Redis + HAProxy
@@ -224,6 +248,8 @@ def throughput(steps: list[int], window: float, concurrency: int) -> dict:
             cluster = run.Cluster(2, tmp / "cluster", env=env, entry=SERVE,
                                   replica_env_of=lambda name: {"BENCH_STATS": str(paths[name])})
             try:
+                if "cluster" not in setups:
+                    raise _Skip
                 cluster.start(timeout=240)
                 for r in cluster.replicas:
                     _warm(r.base)
@@ -232,6 +258,8 @@ def throughput(steps: list[int], window: float, concurrency: int) -> dict:
                         *(r.pid for r in cluster.replicas)]
                 results["cluster_2"] = [_step(cluster.haproxy.base, n, window, concurrency,
                                               pids, list(paths.values())) for n in steps]
+            except _Skip:
+                pass
             finally:
                 cluster.stop()
         finally:
@@ -248,6 +276,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--window", type=float, default=45.0)
     parser.add_argument("--repeat", type=int, default=50)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--setups", default="one,cluster", help="one, cluster or both")
     parser.add_argument("--out", default=None, help="results name (default cluster[_quick])")
     args = parser.parse_args(argv)
     steps = [10] if args.quick else [int(x) for x in args.steps.split(",")]
@@ -259,7 +288,8 @@ def main(argv=None) -> dict:
         result["l2_cost"] = l2_cost(args.repeat)
         print("L2 cost:", result["l2_cost"], flush=True)
     if args.only in (None, "throughput"):
-        result["throughput"] = throughput(steps, window, args.concurrency)
+        result["throughput"] = throughput(steps, window, args.concurrency,
+                                          tuple(args.setups.split(",")))
     result["load_avg_at_end"] = os.getloadavg()
     write(args.out or ("cluster_quick" if args.quick else "cluster"), result)
     return result
