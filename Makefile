@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 PORT   ?= 8501
+REPLICAS ?= 2
 
-.PHONY: run test test-fast bench record clean
+.PHONY: run test test-fast bench record clean cluster
 
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +19,9 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 
 run: $(VENV)/.runtime  ## start the app on http://localhost:$(PORT)
 	$(VENV)/bin/streamlit run Home.py --server.port $(PORT)
+
+cluster: $(VENV)/.runtime  ## redis + $(REPLICAS) replicas + haproxy on http://localhost:$(PORT) (Ctrl-C stops all)
+	$(PY) -m cluster.run --replicas $(REPLICAS) --port $(PORT)
 
 test: $(VENV)/.dev  ## the whole suite: unit, page (AppTest) and browser (chromium) tests
 	$(PY) -m pytest --cov=core --cov-report=term --cov-fail-under=90

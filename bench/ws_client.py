@@ -57,6 +57,7 @@ class Run:
     elements: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     exceptions: list = dataclasses.field(default_factory=list)  # uncaught exception messages
     errors: list = dataclasses.field(default_factory=list)      # st.error boxes
+    warnings: list = dataclasses.field(default_factory=list)    # st.warning boxes
     status: str = ""
 
     @property
@@ -82,8 +83,11 @@ class Session:
     """One Streamlit session held open over a websocket (see the module docstring)."""
 
     def __init__(self, base_url: str, page_name: str = "", query: str = "", *,
-                 timeout: float = 120.0, follow_auto_rerun: bool = True):
+                 timeout: float = 120.0, follow_auto_rerun: bool = True,
+                 headers: dict | None = None):
         self.url = ws_url(base_url)
+        self.headers = headers or {}  # e.g. a load balancer's stickiness cookie
+        self.response_headers: dict = {}  # of the websocket handshake (lower-case names: x-replica, ...)
         self.page_name = page_name
         self.query = query
         self.timeout = timeout
@@ -93,6 +97,8 @@ class Session:
         self.first_run: Run | None = None
         self.runs = 0
         self.fragment_runs = 0
+        self.fragment_seconds: list[float] = []  # auto-rerun sent -> that fragment run finished
+        self._fragment_sent: collections.deque = collections.deque(maxlen=64)
         self.total_bytes = 0
         self._ws = None
         self._reader: asyncio.Task | None = None
@@ -107,7 +113,9 @@ class Session:
     async def open(self) -> Run:
         self._ws = await websockets.connect(
             self.url, subprotocols=["streamlit"], compression="deflate", max_size=64 * 2**20,
-            open_timeout=self.timeout, ping_interval=None)  # the server pings; we answer
+            open_timeout=self.timeout, ping_interval=None,  # the server pings; we answer
+            additional_headers=self.headers or None)
+        self.response_headers = {k.lower(): v for k, v in self._ws.response.headers.raw_items()}
         self._reader = asyncio.create_task(self._read(), name=f"ws-read-{self.page_name}")
         self.first_run = await self.rerun()
         return self.first_run
@@ -163,6 +171,7 @@ class Session:
                 continue  # a full run is in progress: the frontend waits too
             await self._ws.send(BackMsg(rerun_script=self._client_state(fragment_id))
                                 .SerializeToString())
+            self._fragment_sent.append(time.perf_counter())
             self.fragment_runs += 1
 
     def _cancel_timers(self, ids=None) -> None:
@@ -208,6 +217,8 @@ class Session:
                     run.exceptions.append(f"{element.exception.type}: {element.exception.message}")
                 elif etype == "alert" and element.alert.format == Alert.ERROR:
                     run.errors.append(element.alert.body[:200])
+                elif etype == "alert" and element.alert.format == Alert.WARNING:
+                    run.warnings.append(element.alert.body[:300])
         elif kind == "auto_rerun" and self.follow_auto_rerun:
             fid, interval = msg.auto_rerun.fragment_id, msg.auto_rerun.interval
             if fid not in self._timers and interval > 0:
@@ -218,6 +229,9 @@ class Session:
             status = msg.script_finished
             if status == ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY and not in_run:
                 self.background.status = "fragment runs"
+                if self._fragment_sent:  # the oldest request still waiting -> this finish
+                    self.fragment_seconds.append(time.perf_counter() - self._fragment_sent[0])
+                    self._fragment_sent.clear()  # requests queued together run together
             if status in _DONE and in_run:
                 run.seconds = time.perf_counter() - self._started
                 run.status = ForwardMsg.ScriptFinishedStatus.Name(status)

@@ -438,6 +438,9 @@ class BoundedCache:
         self.upstream_calls = self.errors = self.refreshes = 0
         self.view_hits = self.view_misses = self.view_joins = 0
         self.evictions: collections.Counter = collections.Counter()
+        # the shared second level (core.shared.L2) when one is configured: asked on a miss or a
+        # refresh before the loader, and written after a load or a put (None: L1 only)
+        self.shared = None
         with LOCK:
             REGISTRY[name] = self
 
@@ -605,9 +608,11 @@ class BoundedCache:
         if self.compact is not None:
             value = self.compact(value)
         nbytes = sizeof(value)
+        ttl = self.fresh_ttl if fresh_ttl is None else fresh_ttl
         with LOCK:
-            ttl = self.fresh_ttl if fresh_ttl is None else fresh_ttl
             self._put(key, Entry(value, nbytes, self._timer(), ttl))
+        if self.shared is not None:  # outside LOCK: a network write
+            self.shared.store(self, key, value, ttl)
 
     def clear(self) -> None:
         with LOCK:
@@ -653,10 +658,20 @@ class BoundedCache:
             self._inflight.pop(key, None)
 
     def _load(self, key, loader, ttl, future: cf.Future) -> None:
-        with LOCK:
-            self.upstream_calls += 1
+        shared, age, failed = self.shared, 0.0, False
+
+        def upstream():
+            with LOCK:
+                self.upstream_calls += 1
+            return loader()
         try:
-            value = loader()
+            if shared is None:
+                value = upstream()
+            else:  # the L2 calls the loader only when no replica has a fresh value
+                with LOCK:
+                    refreshing = key in self._store
+                got = shared.fetch(self, key, upstream, ttl, refreshing=refreshing)
+                value, age, failed = got.value, got.age, got.failed
             if self.compact is not None:
                 value = self.compact(value)
         except UpstreamError as exc:
@@ -675,11 +690,11 @@ class BoundedCache:
                 self._inflight.pop(key, None)
             future.set_exception(exc)
         else:
-            entry = Entry(value, sizeof(value), self._timer(), ttl)
+            entry = Entry(value, sizeof(value), self._timer() - age, ttl, failed)
             with LOCK:
                 self._put(key, entry)
                 self._inflight.pop(key, None)
-            future.set_result(Served(value, 0.0, False))
+            future.set_result(Served(value, age, failed))
 
 
 REGISTRY: dict[str, BoundedCache] = {}  # one entry per named cache: a fixed, small set

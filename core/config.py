@@ -37,6 +37,11 @@ OPTIONS_DASH_RECORD_LEVELS_DAYS 400        days of key levels kept (IV rank want
 OPTIONS_DASH_RECORD_DISK_MB    2048        disk budget of the recordings folder (MB)
 OPTIONS_DASH_REPLAY_START      (unset)     replay: ISO time the clock starts at (else the first
                                            recorded snapshot of the last recorded session)
+OPTIONS_DASH_REDIS_URL         (unset)     Redis shared cache (L2) + fleet rate limit, e.g.
+                                           ``redis://127.0.0.1:6390/0`` (``make cluster`` sets
+                                           it); unset: one process, L1 only (``core.shared``).
+                                           Password: env OPTIONS_DASH_REDIS_PASSWORD (not a
+                                           setting, never shown)
 =============================  ==========  ===================================================
 """
 
@@ -81,6 +86,7 @@ class Settings:
     record_levels_days: int = 400
     record_disk_mb: float = 2048.0
     replay_start: str | None = None
+    redis_url: str | None = None
 
     @property
     def cache_bytes(self) -> int:

@@ -24,7 +24,8 @@ greeks; its strike-capped views live on its entries), ``history``, ``derived`` (
 profiles, tables, computed once per source version), ``not_found`` (negative cache of
 SymbolNotFound, short TTL, small cap), ``scan`` (finished multi-symbol scans) and
 ``premium_tape`` (per chain, the traded premium accumulated over its consecutive versions today;
-see :func:`traded_premium`).
+see :func:`traded_premium`). With ``OPTIONS_DASH_REDIS_URL`` set, the caches that cost an
+upstream call share a second level in Redis and the rate limit is fleet-wide (``core.shared``).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from core import cache, clock, config, symbols
+from core import cache, clock, config, shared, symbols
 from core.analytics import flows, levels, pricing
 from core.errors import DataError, NoExpiry, RateLimited, SymbolNotFound
 from core.providers import finra, make_provider
@@ -64,6 +65,7 @@ class _Layer:
     limiter: cache.RateLimiter
     caches: dict[str, cache.BoundedCache]
     running: dict = dataclasses.field(default_factory=dict)  # scans in progress (<= MAX_SCANS)
+    shared: Any = None  # core.shared.L2 when OPTIONS_DASH_REDIS_URL is set (None: L1 only)
 
 
 _layer: _Layer | None = None
@@ -104,8 +106,13 @@ def _build(provider: Provider | None, reason: str | None) -> _Layer:
     }
     caches["chain"].compact = compact_chain  # chains are kept compact (cap_strikes' section)
     scan_pool = cf.ThreadPoolExecutor(max_workers=s.workers, thread_name_prefix="fetch-scan")
+    l2 = shared.connect(s)  # the fleet's shared L2 and rate limit, when configured
+    limiter = cache.RateLimiter(s.rate_per_sec) if l2 is None \
+        else shared.FleetRateLimiter(l2, s.rate_per_sec)
+    for name in shared.SHARED_CACHES if l2 is not None else ():
+        caches[name].shared = l2
     return _Layer(s, provider, reason or provider.name, budget, executor, scan_pool,
-                  cache.RateLimiter(s.rate_per_sec), caches)
+                  limiter, caches, shared=l2)
 
 
 def _get() -> _Layer:
@@ -129,6 +136,8 @@ def reset(provider: Provider | None = None, *, reason: str | None = None) -> Non
         with cache.LOCK:
             cache.REGISTRY.clear()
         if old is not None:
+            if old.shared is not None:
+                old.shared.close()
             old.executor.shutdown(wait=False, cancel_futures=True)
             old.scan_pool.shutdown(wait=False, cancel_futures=True)
         if provider is not None:
@@ -145,6 +154,12 @@ def provider_info() -> dict:
 def settings() -> config.Settings:
     """The caps and TTLs in force (pages read their caps from here)."""
     return _get().settings
+
+
+def shared_status() -> dict | None:
+    """The shared cache's status (``core.shared.L2.status``), or None when there is none."""
+    l2 = _get().shared
+    return None if l2 is None else l2.status()
 
 
 def limiter_stats() -> dict:

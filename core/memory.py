@@ -59,4 +59,5 @@ def snapshot() -> dict:
         "errors": sum(c["errors"] for c in caches),
         "limiter": fetch.limiter_stats(),
         "provider": fetch.provider_info(),
+        "fleet": fetch.shared_status(),  # None when there is no shared cache (one process)
     }

@@ -27,7 +27,7 @@ import logging
 import pandas as pd
 import streamlit as st
 
-from core import cache, clock, config, errors, fetch, memory
+from core import cache, clock, config, errors, fetch, memory, shared
 from core.schema import QUOTES_DELAYED, Chain, Quote, chain_notes
 from core.ui import charts, session
 
@@ -365,6 +365,18 @@ def page(page_id: str, title: str | None = None, purpose: str | None = None,
 
 # --- the memory debug panel --------------------------------------------------------------------
 
+shared.SESSIONS[0] = session.active_sessions  # what this replica's heartbeat reports
+
+
+def fleet_panel(status: dict | None) -> None:
+    """The fleet part of the memory panel: the shared cache (L2) and the replicas, or that it
+    is unavailable (``core.shared.status_text``)."""
+    text = shared.status_text(status)
+    if status is not None and not status.get("available"):
+        st.warning(text, icon=":material/cloud_off:")
+    else:
+        st.caption(text)
+
 def memory_panel() -> None:
     """Process RSS and its trend, system memory, caches, budget, sessions, provider."""
     snap = memory.snapshot()
@@ -403,6 +415,7 @@ def memory_panel() -> None:
         st.caption(f"Provider: **{provider['name']}** ({provider['reason']}) · rate limit "
                    f"{lim['rate_per_sec']:g}/s, waited {lim['waited_s']} s, rejected "
                    f"{lim['rejected']}, back-off level {lim['backoff_level']}")
+        fleet_panel(snap.get("fleet"))
         st.dataframe(cache_table(snap["caches"]), hide_index=True, width="stretch",
                      column_config={"hit rate": st.column_config.NumberColumn(format="%.1f%%"),
                                     "MB": st.column_config.NumberColumn(format="%.2f")})
