@@ -239,9 +239,8 @@ def compare_section() -> None:
     group = c[0].selectbox("Group", tuple(GROUPS), format_func=GROUPS.get,
                            key=page.key("group"))
     if group == "custom":
-        text = c[1].text_input("Symbols", "AAPL MSFT NVDA", key=page.key("custom"),
-                               help=f"Separated by spaces or commas, at most {cap}.")
-        wanted = text.replace(",", " ").split()
+        wanted = widgets.symbol_list_input("Symbols", "AAPL MSFT NVDA", key=page.key("custom"),
+                                           cap=cap, where=c[1])
     else:
         wanted = {"mag7": symbols.MAG7, "tech": symbols.group("tech"),
                   "value": symbols.group("value"), "index": symbols.INDEXES_0DTE,
@@ -252,8 +251,7 @@ def compare_section() -> None:
                                help="Each symbol uses its listed expiry nearest this many days "
                                     "out, so the rows compare like with like.")
     names, notes = symbols.validate_many(wanted, cap=cap, what="group")
-    for note in notes:
-        st.info(note, icon=":material/playlist_remove:")
+    widgets.show_notes(notes, kind="info", icon=":material/playlist_remove:")
     if not names:
         st.info("No valid symbol in the group.", icon=":material/info:")
         return

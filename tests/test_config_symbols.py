@@ -55,7 +55,7 @@ def test_validate_rejects(text):
 def test_validate_many_dedupes_caps_and_explains():
     good, notes = symbols.validate_many(["aapl", "AAPL", "bad sym", "msft", "nvda"], cap=2)
     assert good == ["AAPL", "MSFT"]
-    assert any("not a valid" in n for n in notes) and any("at most 2" in n and "NVDA" in n for n in notes)
+    assert any("1 entry was not a symbol: 'bad sym'" in n for n in notes) and any("at most 2" in n and "NVDA" in n for n in notes)
 
 
 def test_universe_groups_and_listing():

@@ -27,7 +27,7 @@ import logging
 import pandas as pd
 import streamlit as st
 
-from core import cache, clock, config, errors, fetch, memory
+from core import cache, clock, config, errors, fetch, memory, symbols
 from core.schema import FLAG_TEXT, Chain, Quote
 from core.ui import charts, session
 
@@ -146,24 +146,26 @@ def freshness_text(as_of: dt.datetime, now: dt.datetime, stale: bool = False) ->
 
 
 def error_view(exc: errors.DataError) -> tuple[str, str]:
-    """(kind, markdown) for a DataError: kind is ``warning``, ``info`` or ``error``."""
+    """(kind, markdown) for a DataError: kind is ``warning``, ``info`` or ``error``. The
+    message is escaped (:func:`core.symbols.md_escape`): it may echo what a user typed."""
+    message = symbols.md_escape(exc.message)
     if isinstance(exc, errors.InvalidSymbol):
-        return "warning", f"**Invalid symbol.** {exc.message}"
+        return "warning", f"**Invalid symbol.** {message}"
     if isinstance(exc, errors.SymbolNotFound):
-        return "warning", (f"**Symbol not found.** {exc.message} Check the ticker; "
+        return "warning", (f"**Symbol not found.** {message} Check the ticker; "
                            "only symbols with listed options can be shown.")
     if isinstance(exc, errors.NoExpiry):
-        text = f"**No such expiry.** {exc.message}"
+        text = f"**No such expiry.** {message}"
         if exc.next_expiry is not None and f"{exc.next_expiry:%d %b}" not in exc.message:
             text += f" Next expiry: {exc.next_expiry:%a %d %b %Y}."
         return "info", text
     if isinstance(exc, errors.RateLimited):
-        return "error", (f"**Data source is rate-limiting.** {exc.message} "
+        return "error", (f"**Data source is rate-limiting.** {message} "
                          "The page will work again in a few seconds.")
     if isinstance(exc, errors.UpstreamError):
-        return "error", (f"**Data source unavailable.** {exc.message} "
+        return "error", (f"**Data source unavailable.** {message} "
                          "No cached copy was available to show instead; try again shortly.")
-    return "error", f"**{exc.title}.** {exc.message}"
+    return "error", f"**{exc.title}.** {message}"
 
 
 def show_error(exc: errors.DataError, where=None) -> None:
@@ -322,8 +324,8 @@ class Page:
             st.markdown(f"**{when}**  \n:{STATE_COLOR[status.state]}-badge[{line}]")
         with fresh_col:
             self._fresh_slot = st.empty()
-        for note in notes:
-            st.warning(note, icon=":material/warning:")
+        for note in notes:  # at most two: a link's rejects are summed up in one message
+            st.warning(symbols.md_escape(note), icon=":material/warning:")
         return self
 
     def freshness(self, *sources) -> None:

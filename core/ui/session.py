@@ -41,6 +41,7 @@ SYMBOL_KEY = "g.symbol"
 DEBUG_KEY = "g.debug"
 PAGE_PREFIX = "p."
 
+MAX_PARAM_CHARS = symbols.MAX_LIST_CHARS  # a query parameter is cut to this before parsing
 WATCHLIST_PARAM = "wl"
 DEBUG_PARAM = "debug"
 DEBUG_VALUE = "memory"
@@ -229,12 +230,35 @@ def parse_watchlist(text: str | Iterable[str], cap: int | None = None
     capped at ``cap`` (default ``max_watchlist``). Returns ``(symbols, notes)``: a note per
     rejected entry and one when the cap dropped symbols."""
     cap = config.settings().max_watchlist if cap is None else cap
+    cut = False
     if isinstance(text, str):
-        parts = [p for p in text.replace(",", " ").replace(";", " ").split() if p]
+        parts, cut = symbols.split_list(text)
     else:
         parts = [p for p in text if str(p).strip()]
     good, notes = symbols.validate_many(parts, cap=cap, what="watchlist")
+    if cut:
+        notes.insert(0, f"Only the first {symbols.MAX_LIST_CHARS:,} characters of the list "
+                        "were read.")
     return tuple(good), notes
+
+
+def list_chars(cap: int | None = None) -> int:
+    """``max_chars`` of a text box holding a symbol list of ``cap`` (default ``max_watchlist``)
+    entries: room for each symbol and a separator, never more than MAX_LIST_CHARS."""
+    cap = config.settings().max_watchlist if cap is None else cap
+    return min(symbols.MAX_LIST_CHARS, cap * (symbols.MAX_SYMBOL_LEN + 2))
+
+
+def bound_text(key: str, limit: int, state: MutableMapping | None = None) -> bool:
+    """Cut the text widget value ``state[key]`` to ``limit`` characters before its widget is
+    drawn (the browser enforces ``max_chars``; a crafted client need not). True when cut, so
+    user input never trips the session-state guard."""
+    state = _state(state)
+    value = state.get(key)
+    if isinstance(value, str) and len(value) > limit:
+        state[key] = value[:limit]
+        return True
+    return False
 
 
 def watchlist_to_param(items: Iterable[str]) -> str:
@@ -298,6 +322,16 @@ def _write_debug_param(on: bool, query: MutableMapping) -> None:
 
 # --- URL <-> session, once per run ---------------------------------------------------------------
 
+def param(query: MutableMapping, name: str) -> str | None:
+    """A query parameter as text, cut to :data:`MAX_PARAM_CHARS` (+1, so a parser can tell it
+    was longer) before anything parses it: a link cannot make a page do unbounded work."""
+    raw = query.get(name)
+    if raw is None:
+        return None
+    text = raw if isinstance(raw, str) else str(raw)
+    return text[:MAX_PARAM_CHARS + 1]
+
+
 def sync_url(state: MutableMapping | None = None, query: MutableMapping | None = None
              ) -> list[str]:
     """Reconcile the session's globals with the URL. Called by the page header every run.
@@ -309,17 +343,17 @@ def sync_url(state: MutableMapping | None = None, query: MutableMapping | None =
     state, query = _state(state), _query(query)
     notes: list[str] = []
     if WATCHLIST_KEY not in state:
-        raw = query.get(WATCHLIST_PARAM)
+        raw = param(query, WATCHLIST_PARAM)
         items = default_watchlist()
         if raw:
-            parsed, notes = parse_watchlist(str(raw))
+            parsed, notes = parse_watchlist(raw)
             if parsed:
                 items = parsed
             else:
                 notes.append("The watchlist in the link had no valid symbol; using the default.")
         put(WATCHLIST_KEY, items, state)
     if DEBUG_KEY not in state:
-        put(DEBUG_KEY, query.get(DEBUG_PARAM) == DEBUG_VALUE, state)
+        put(DEBUG_KEY, param(query, DEBUG_PARAM) == DEBUG_VALUE, state)
     if SYMBOL_KEY not in state:
         put(SYMBOL_KEY, DEFAULT_SYMBOL, state)
     _write_watchlist_param(watchlist(state), query)

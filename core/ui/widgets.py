@@ -86,6 +86,7 @@ def symbol_picker(*, label: str = "Symbol", quick: Sequence[str] = QUICK_SYMBOLS
         session.put(canonical, symbols.validate(default or session.DEFAULT_SYMBOL))
     if widget not in state:
         state[widget] = state[canonical]
+    session.bound_text(widget, symbols.MAX_SYMBOL_LEN)
     cols = st.columns([2, 8], vertical_alignment="bottom")
     typed = cols[0].text_input(
         label, key=widget, max_chars=symbols.MAX_SYMBOL_LEN,
@@ -104,8 +105,8 @@ def symbol_picker(*, label: str = "Symbol", quick: Sequence[str] = QUICK_SYMBOLS
                           on_click=_pick, args=(sym, canonical, widget),
                           type="primary" if sym == chosen else "secondary")
     if problem is not None:
-        st.warning(f"**Invalid symbol.** {problem.message} Still showing {chosen}.",
-                   icon=":material/warning:")
+        st.warning(f"**Invalid symbol.** {symbols.md_escape(problem.message)} Still showing "
+                   f"{symbols.md_escape(chosen)}.", icon=":material/warning:")
     return chosen
 
 
@@ -163,8 +164,11 @@ def watchlist_editor(*, label: str = "Watchlist") -> tuple[str, ...]:
     text_key, notes_key = ns.key("watchlist.text"), ns.key("watchlist.notes")
     if text_key not in st.session_state:
         st.session_state[text_key] = " ".join(current)
+    limit = session.list_chars(cap)
+    session.bound_text(text_key, limit)
     with st.form(ns.key("watchlist.form"), border=False):
         st.text_area(f"{label} ({len(current)}/{cap} symbols)", key=text_key, height=90,
+                     max_chars=limit,
                      help=f"Symbols separated by spaces or commas, at most {cap}. Invalid "
                           "entries are rejected with a reason.")
         cols = st.columns([1, 1, 3])
@@ -172,9 +176,26 @@ def watchlist_editor(*, label: str = "Watchlist") -> tuple[str, ...]:
                                    args=(text_key, notes_key), type="primary")
         cols[1].form_submit_button("Reset to default", on_click=_reset_watchlist,
                                    args=(text_key, notes_key))
-    for note in st.session_state.pop(notes_key, ()):
-        st.warning(note, icon=":material/playlist_remove:")
+    show_notes(st.session_state.pop(notes_key, ()), icon=":material/playlist_remove:")
     return session.watchlist()
+
+
+def show_notes(notes, *, kind: str = "warning", icon: str = ":material/warning:") -> None:
+    """One box per note (callers pass one or two: rejects are summed up in one message), the
+    text escaped (:func:`core.symbols.md_escape`): echoed input is never markdown or HTML."""
+    for note in notes:
+        getattr(st, kind)(symbols.md_escape(note), icon=icon)
+
+
+def symbol_list_input(label: str, default: str, *, key: str, cap: int, where=None,
+                      help: str | None = None) -> list[str]:
+    """A one-line text box for a symbol list (``max_chars`` fits ``cap`` symbols), split into
+    entries (not validated: the caller validates and reports rejects in one message)."""
+    limit = session.list_chars(cap)
+    session.bound_text(key, limit)
+    text = (where or st).text_input(label, default, key=key, max_chars=limit,
+                                    help=help or f"Separated by spaces or commas, at most {cap}.")
+    return symbols.split_list(text, limit)[0]
 
 
 SCAN_WAIT_S = 90.0  # longest one script run watches a shared scan before showing partial results
