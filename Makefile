@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 PORT   ?= 8501
+# loopback by default: every visitor of `make run` is its operator (memory panel). A public
+# server sets ADDRESS=0.0.0.0 and OPTIONS_DASH_OPERATOR_TOKEN (see README.md).
+ADDRESS ?= 127.0.0.1
 
 .PHONY: run test test-fast bench clean
 
@@ -16,8 +19,9 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
-run: $(VENV)/.runtime  ## start the app on http://localhost:$(PORT)
-	$(VENV)/bin/streamlit run Home.py --server.port $(PORT)
+run: $(VENV)/.runtime  ## check the settings, then start the app on http://localhost:$(PORT)
+	$(PY) -m core.config
+	$(VENV)/bin/streamlit run Home.py --server.port $(PORT) --server.address $(ADDRESS)
 
 test: $(VENV)/.dev  ## the whole suite: unit, page (AppTest) and browser (chromium) tests
 	$(PY) -m pytest --cov=core --cov-report=term --cov-fail-under=90
