@@ -275,8 +275,32 @@ def _sidebar(provider: dict, ns: session.PageState) -> None:
         wkey = ns.key("debug.toggle")  # page-scoped widget, seeded from the global flag
         if wkey not in st.session_state:
             st.session_state[wkey] = session.debug_enabled()
+        operator = session.is_operator()
         st.toggle("Memory debug panel", key=wkey, on_change=_debug_toggle_changed, args=(wkey,),
-                  help="Process and cache memory, sessions, upstream calls (also ?debug=memory).")
+                  help="Process and cache memory, sessions, upstream calls (also ?debug=memory)"
+                       if operator else "This tab's own memory footprint (also ?debug=memory).")
+        if not operator and config.settings().operator_token:
+            _operator_sign_in(ns)
+
+
+def _sign_in_submitted(wkey: str) -> None:
+    typed = st.session_state.get(wkey, "")
+    st.session_state[wkey] = ""  # the secret does not stay in the session
+    if not session.sign_in(typed):
+        st.session_state[wkey + ".refused"] = True
+
+
+def _operator_sign_in(ns: session.PageState) -> None:
+    wkey = ns.key("operator.token")
+    with st.expander("Operator", icon=":material/admin_panel_settings:"):
+        if session.sign_in_left() == 0:
+            st.caption("Too many wrong tokens: sign-in is closed for this tab.")
+            return
+        st.text_input("Operator token", key=wkey, type="password", max_chars=256,
+                      on_change=_sign_in_submitted, args=(wkey,),
+                      help="OPTIONS_DASH_OPERATOR_TOKEN: server-wide memory and cache controls.")
+        if st.session_state.pop(wkey + ".refused", False):
+            st.caption(f"Wrong token ({session.sign_in_left()} tries left).")
 
 
 class Page:
@@ -345,7 +369,10 @@ class Page:
             handled = True
         session.audit()
         if session.debug_enabled():
-            memory_panel()
+            if session.is_operator():
+                memory_panel()
+            else:
+                session_panel()
         return handled
 
 
@@ -357,6 +384,19 @@ def page(page_id: str, title: str | None = None, purpose: str | None = None,
 
 
 # --- the memory debug panel --------------------------------------------------------------------
+
+def session_panel() -> None:
+    """What a public visitor may see: this tab's own footprint (server-wide numbers are the
+    operator's: they would be live feedback for an attacker)."""
+    st.divider()
+    with st.container(border=True, key="od-session-panel"):
+        st.markdown("#### :material/memory: This tab's memory")
+        st.metric("This session's state", f"{session.state_bytes() / 1024:,.1f} KB",
+                  help=f"st.session_state of this tab (budget "
+                       f"{session.STATE_BUDGET_BYTES // 1024} KB; small values only).")
+        st.caption("Server-wide memory, caches and upstream numbers are shown to the operator "
+                   "only.")
+
 
 def memory_panel() -> None:
     """Process RSS and its trend, system memory, caches, budget, sessions, provider."""
@@ -399,9 +439,10 @@ def memory_panel() -> None:
         st.dataframe(cache_table(snap["caches"]), hide_index=True, width="stretch",
                      column_config={"hit rate": st.column_config.NumberColumn(format="%.1f%%"),
                                     "MB": st.column_config.NumberColumn(format="%.2f")})
-        if config.settings().allow_cache_clear:
+        if config.settings().allow_cache_clear and session.is_operator():
             if st.button("Clear all caches", key="od-clear-caches", type="secondary",
                          help="Operator action (OPTIONS_DASH_ALLOW_CACHE_CLEAR=1): every "
                               "session refetches."):
-                cache.clear_all()
-                st.toast("Caches cleared.")
+                if session.is_operator():  # checked again when the click arrives
+                    cache.clear_all()
+                    st.toast("Caches cleared.")

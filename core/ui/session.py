@@ -22,6 +22,8 @@ mapping (default ``st.query_params``), so the rules are unit-tested with plain d
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import logging
 from collections.abc import Iterable, Iterator, MutableMapping
 from typing import Any
@@ -39,6 +41,9 @@ PAGE_KEY = "g.page"
 WATCHLIST_KEY = "g.watchlist"
 SYMBOL_KEY = "g.symbol"
 DEBUG_KEY = "g.debug"
+OPERATOR_KEY = "g.operator"
+SIGN_IN_TRIES_KEY = "g.operator_tries"
+MAX_SIGN_IN_TRIES = 5  # wrong operator tokens one session may type before sign-in is refused
 PAGE_PREFIX = "p."
 
 MAX_PARAM_CHARS = symbols.MAX_LIST_CHARS  # a query parameter is cut to this before parsing
@@ -359,6 +364,67 @@ def sync_url(state: MutableMapping | None = None, query: MutableMapping | None =
     _write_watchlist_param(watchlist(state), query)
     _write_debug_param(debug_enabled(state), query)
     return notes
+
+
+# --- operators ---------------------------------------------------------------------------------
+
+def server_address() -> str | None:
+    """The address the Streamlit server listens on (``server.address``; None = every
+    interface), or None outside a server."""
+    try:
+        from streamlit import config as st_config
+
+        return st_config.get_option("server.address") or None
+    except Exception:  # noqa: BLE001 - unknown means "not loopback"
+        return None
+
+
+def on_loopback(address: str | None) -> bool:
+    """True when ``address`` accepts local connections only (127.0.0.0/8, ::1, localhost).
+    An unset address listens on every interface: not loopback."""
+    if not address:
+        return False
+    if address.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def is_operator(state: MutableMapping | None = None, *, address: str | None = None,
+                settings: config.Settings | None = None) -> bool:
+    """May this session see the server-wide memory panel and clear caches? Yes when it signed
+    in with ``OPTIONS_DASH_OPERATOR_TOKEN``, or when the server listens on loopback only (every
+    visitor is local: ``make run``) and ``OPTIONS_DASH_OPERATOR_LOOPBACK`` is on."""
+    s = settings or config.settings()
+    if _state(state).get(OPERATOR_KEY) is True:
+        return True
+    return s.operator_loopback and on_loopback(address if address is not None
+                                               else server_address())
+
+
+def sign_in(typed: str, state: MutableMapping | None = None, *,
+            settings: config.Settings | None = None) -> bool:
+    """Compare ``typed`` with the operator token in constant time (``hmac.compare_digest``);
+    True (and the session is an operator) on a match. No token set, or more than
+    MAX_SIGN_IN_TRIES wrong tries in this session: always False."""
+    s = settings or config.settings()
+    state = _state(state)
+    tries = int(state.get(SIGN_IN_TRIES_KEY, 0))
+    if not s.operator_token or tries >= MAX_SIGN_IN_TRIES or not isinstance(typed, str):
+        return False
+    ok = hmac.compare_digest(typed.encode("utf-8"), s.operator_token.encode("utf-8"))
+    if ok:
+        put(OPERATOR_KEY, True, state)
+    else:
+        put(SIGN_IN_TRIES_KEY, tries + 1, state)
+        log.warning("operator sign-in refused (try %d of %d)", tries + 1, MAX_SIGN_IN_TRIES)
+    return ok
+
+
+def sign_in_left(state: MutableMapping | None = None) -> int:
+    return max(0, MAX_SIGN_IN_TRIES - int(_state(state).get(SIGN_IN_TRIES_KEY, 0)))
 
 
 # --- server-wide numbers -----------------------------------------------------------------------

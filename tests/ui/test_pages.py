@@ -84,7 +84,7 @@ def test_upstream_down_is_a_message_on_every_page(upstream):
                    for t in shown), (path, shown)
 
 
-def test_debug_panel_from_the_url_shows_real_numbers():
+def test_debug_panel_from_the_url_shows_real_numbers(loopback):
     at = run_page(HOME, query={"debug": "memory"})
     assert_page_ok(at)
     metrics = texts(at, "metric")
@@ -99,7 +99,7 @@ def test_debug_panel_from_the_url_shows_real_numbers():
     assert at.query_params.get("debug") == "memory"
 
 
-def test_debug_toggle_writes_the_url_and_survives_navigation():
+def test_debug_toggle_writes_the_url_and_survives_navigation(loopback):
     at = run_page(HOME)
     assert not any(m.startswith("Process RSS") for m in texts(at, "metric"))
     at.toggle(key=page_key("home", "debug.toggle")).set_value(True).run()
@@ -112,7 +112,7 @@ def test_debug_toggle_writes_the_url_and_survives_navigation():
     assert "debug" not in at.query_params
 
 
-def test_clear_caches_button_only_for_the_operator(monkeypatch):
+def test_clear_caches_button_only_for_the_operator(monkeypatch, loopback):
     monkeypatch.setenv("OPTIONS_DASH_ALLOW_CACHE_CLEAR", "1")
     config.reload()
     at = run_page(HOME, query={"debug": "memory"})
