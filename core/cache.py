@@ -152,7 +152,8 @@ class BoundedCache:
 
     def __init__(self, name: str, *, max_entries: int, fresh_ttl: float, max_age: float,
                  budget: ByteBudget, executor: cf.Executor | None = None,
-                 timer: Callable[[], float] = clock.timer, wait_timeout: float = 30.0):
+                 timer: Callable[[], float] = clock.timer, wait_timeout: float = 30.0,
+                 leader_timeout: float | None = None):
         if max_age < fresh_ttl:
             raise ValueError(f"{name}: max_age {max_age} < fresh_ttl {fresh_ttl}")
         self.name = name
@@ -160,6 +161,10 @@ class BoundedCache:
         self.fresh_ttl = fresh_ttl
         self.max_age = max_age
         self.wait_timeout = wait_timeout
+        # None: the leader of a miss runs the loader in its own thread, as long as it takes.
+        # A number: the loader runs on a thread of its own and the leader waits at most that
+        # long, like its followers (a stalled upstream cannot hold a page past it).
+        self.leader_timeout = leader_timeout
         self._budget = budget
         self._executor = executor
         self._timer = timer
@@ -225,10 +230,15 @@ class BoundedCache:
                 future = self._inflight[key] = cf.Future()
             else:
                 self.joins += 1
-        if leader:
+        wait = self.wait_timeout
+        if leader and self.leader_timeout is None:
             self._load(key, loader, ttl, future)
+        elif leader:
+            threading.Thread(target=self._load, args=(key, loader, ttl, future), daemon=True,
+                             name=f"load-{self.name}").start()
+            wait = self.leader_timeout
         try:
-            return future.result(timeout=self.wait_timeout)
+            return future.result(timeout=wait)
         except cf.TimeoutError:
             raise Unavailable("The data source is taking too long to answer. Try again shortly.")
 

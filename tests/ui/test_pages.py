@@ -81,7 +81,7 @@ def test_upstream_down_is_a_message_on_every_page(upstream):
         assert not exceptions(at), (path, exceptions(at))
         shown = texts(at, "error") + texts(at, "warning") + texts(at, "info")
         assert any("Data source unavailable" in t or "The data source timed out" in t
-                   for t in shown), (path, shown)
+                   or "is down since 11:30 ET" in t for t in shown), (path, shown)
 
 
 def test_debug_panel_from_the_url_shows_real_numbers(loopback):
