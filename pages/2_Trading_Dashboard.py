@@ -165,6 +165,10 @@ with layout.page("trading") as page:
 
     @st.fragment(run_every=every)
     def symbol_section() -> None:
+        with layout.section("symbol"):
+            symbol_body()
+
+    def symbol_body() -> None:
         period, interval, intraday = TIMEFRAMES[tf]
         try:
             q = fetch.quote(sym)
@@ -231,6 +235,10 @@ with layout.page("trading") as page:
 
     @st.fragment(run_every=every)
     def watchlist_section() -> None:
+        with layout.section("watchlist"):
+            watchlist_body()
+
+    def watchlist_body() -> None:
         wl = session.watchlist()
         st.markdown(f"##### Watchlist · {len(wl)} symbols")
         try:

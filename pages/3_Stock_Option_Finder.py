@@ -325,11 +325,16 @@ def main() -> None:
                     help="Σ Γ × OI × 100 × S² × 0.01 over the loaded expiries ($ per 1% "
                          "move); dealers long calls (+), short puts (−).")
     st.caption("Expiries loaded: " + ", ".join(widgets.expiry_label(c.expiry) for c in chains))
-    matching_section(chains, spot, f)
-    chain_section(sym, listed, n_str)
-    gamma_section(sym, chains, summary)
-    vol_section(sym, chains)
-    compare_section()
+    with layout.section("matching"):
+        matching_section(chains, spot, f)
+    with layout.section("chain"):
+        chain_section(sym, listed, n_str)
+    with layout.section("gamma"):
+        gamma_section(sym, chains, summary)
+    with layout.section("vol"):
+        vol_section(sym, chains)
+    with layout.section("compare"):
+        compare_section()
 
 
 with layout.page("finder") as page:

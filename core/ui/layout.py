@@ -20,6 +20,7 @@ Pure helpers (tested without Streamlit): :func:`clock_text`, :func:`format_age`,
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -137,12 +138,31 @@ def clock_text(status: clock.MarketStatus) -> tuple[str, str]:
     return when, line
 
 
-def freshness_text(as_of: dt.datetime, now: dt.datetime, stale: bool = False) -> str:
-    """``as of 14:32:05 ET · 12 s old`` (+ `` · stale — upstream unavailable``)."""
+def freshness_text(as_of: dt.datetime, now: dt.datetime, stale: bool = False,
+                   down_since: dt.datetime | None = None) -> str:
+    """``as of 14:32:05 ET · 12 s old`` (+ `` · stale — upstream unavailable``, or
+    `` · stale — source down since 14:02 ET`` while the source's breaker is open)."""
     local = as_of.astimezone(clock.ET)
     stamp = f"{local:%H:%M:%S}" if local.date() == now.date() else f"{local:%a %d %b %H:%M:%S}"
     text = f"as of {stamp} ET · {format_age((now - as_of).total_seconds())}"
-    return text + (" · stale — upstream unavailable" if stale else "")
+    if not stale:
+        return text
+    return text + (f" · stale — {down_text(down_since)}" if down_since is not None
+                   else " · stale — upstream unavailable")
+
+
+def down_text(down_since: dt.datetime) -> str:
+    """``source down since 14:02 ET``."""
+    return f"source down since {down_since.astimezone(clock.ET):%H:%M} ET"
+
+
+def _down_since() -> dt.datetime | None:
+    try:
+        out = fetch.outage()
+    except Exception:  # noqa: BLE001 - a badge must not take the page down
+        log.exception("outage state unavailable")
+        return None
+    return out and out.get("down_since")
 
 
 def error_view(exc: errors.DataError) -> tuple[str, str]:
@@ -174,6 +194,27 @@ def show_error(exc: errors.DataError, where=None) -> None:
     target = where or st
     getattr(target, kind)(text, icon={"warning": ":material/warning:", "info":
                                       ":material/info:", "error": ":material/error:"}[kind])
+
+
+SECTION_FAILED = ("**This part of the page could not be shown.** The problem was logged for "
+                  "the operator; the rest of the page works.")
+
+
+@contextlib.contextmanager
+def section(name: str, where=None):
+    """An error boundary around one section of a page: a DataError becomes its clear message,
+    any other exception is logged with its traceback and becomes one generic line, and the
+    page goes on with its next section. Streamlit's own control flow (st.stop, st.rerun:
+    BaseExceptions) and the session-state guard (a developer error) pass through."""
+    try:
+        yield
+    except errors.DataError as exc:
+        show_error(exc, where)
+    except session.SessionStateMisuse:
+        raise
+    except Exception:  # noqa: BLE001 - the boundary: one section's failure stays in it
+        log.exception("page section %r failed", name)
+        (where or st).error(SECTION_FAILED, icon=":material/error:")
 
 
 def cache_table(stats: list[dict]) -> pd.DataFrame:
@@ -242,7 +283,7 @@ def _freshness_markdown(sources) -> str:
         return ""
     as_of = min(p[0] for p in pairs)
     stale = any(p[1] for p in pairs)
-    text = freshness_text(as_of, clock.now(), stale)
+    text = freshness_text(as_of, clock.now(), stale, _down_since() if stale else None)
     color = "orange" if stale else "gray"
     return f":{color}-badge[:material/schedule: {text}]"
 
@@ -367,6 +408,10 @@ class Page:
                 return False  # st.stop / rerun / a bug: let Streamlit handle it
             show_error(exc)
             handled = True
+        if not self._sources and self._fresh_slot is not None:
+            down = _down_since()
+            if down is not None:  # nothing cached to show: say since when the source is down
+                self._fresh_slot.markdown(f":red-badge[:material/cloud_off: {down_text(down)}]")
         session.audit()
         if session.debug_enabled():
             if session.is_operator():
