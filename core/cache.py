@@ -117,6 +117,14 @@ class ByteBudget(cachetools.LRUCache):
             owner._drop_for_budget(key)
         return (name, key), nbytes
 
+    def resize(self, max_bytes: int) -> None:
+        """Change the budget (the memory governor shrinks it under memory pressure and grows it
+        back); shrinking evicts LRU entries of any cache until the rest fits. Call under LOCK.
+        (cachetools keeps ``maxsize`` in a private attribute; ``__setitem__`` reads it.)"""
+        self._Cache__maxsize = max(int(max_bytes), 1)
+        while self.currsize > self.maxsize and len(self):
+            self.popitem()
+
     def stats(self) -> dict:
         return {"max_bytes": int(self.maxsize), "bytes": int(self.currsize),
                 "entries": len(self), "evictions": self.evictions}

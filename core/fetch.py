@@ -63,6 +63,7 @@ class _Layer:
     caches: dict[str, cache.BoundedCache]
     running: dict = dataclasses.field(default_factory=dict)  # scans in progress (<= MAX_SCANS)
     breakers: dict = dataclasses.field(default_factory=dict)  # source name -> CircuitBreaker
+    queued: dict = dataclasses.field(default_factory=dict)  # scans waiting for a slot, in order
 
 
 _layer: _Layer | None = None
@@ -519,6 +520,7 @@ def derived(name: str, fn: Callable[..., Any], *sources: Any, **params: Any) -> 
 # --- shared scans ------------------------------------------------------------------------------
 
 MAX_SCANS = 8  # distinct scans running at once, process-wide
+MAX_QUEUED_SCANS = 64  # scans waiting for a slot; past it a new scan is refused (RateLimited)
 EMPTY_SCAN_TTL = 10.0  # seconds a scan with no result at all (source down) is served as is
 
 
@@ -540,6 +542,7 @@ class ScanJob:
         self.skipped: dict[str, str] = {}
         self.started_at = clock.now()
         self.finished_at: dt.datetime | None = None
+        self.queued = False  # waiting for a scan slot (see scan_queue_position)
         self._done = threading.Event()
 
     @property
@@ -614,7 +617,7 @@ def scan(name: str, fn: Callable[[str], Any], symbol_list: Iterable[str], *,
     store = layer.caches["scan"]
     timeout = task_timeout or 2 * layer.settings.upstream_timeout
     with cache.LOCK:
-        running = layer.running.get(key)
+        running = layer.running.get(key) or layer.queued.get(key, (None,))[0]
         served = store.lookup(key)
         last = served.value if served is not None and served.value.results else None
         if running is not None:  # join it, or keep showing the last result while it refreshes
@@ -625,12 +628,7 @@ def scan(name: str, fn: Callable[[str], Any], symbol_list: Iterable[str], *,
         if served is not None and served.age < fresh_for:
             store.hits += 1
             return served.value
-        if len(layer.running) >= MAX_SCANS:
-            if last is not None:
-                return last
-            raise RateLimited("Too many scans are running right now; try again in a moment.")
         job = ScanJob(name, good, timeout)
-        layer.running[key] = job
         store.misses += 1
         store.upstream_calls += 1
 
@@ -638,11 +636,91 @@ def scan(name: str, fn: Callable[[str], Any], symbol_list: Iterable[str], *,
         with cache.LOCK:
             store.put(key, finished)
             layer.running.pop(key, None)
+        start_queued_scans()
 
     task = (lambda sym: fn(sym, **params)) if params else fn
-    threading.Thread(target=job._run, args=(layer.scan_pool, task, on_done),
-                     name=f"scan-{name}", daemon=True).start()
+    with cache.LOCK:
+        if len(layer.running) >= MAX_SCANS or layer.queued or _hold_scans():
+            # no free slot (or memory pressure): wait in line, visibly (scan_queue_position)
+            if len(layer.queued) >= MAX_QUEUED_SCANS:
+                if last is not None:
+                    return last
+                raise RateLimited("Too many scans are waiting right now; try again in a "
+                                  "minute.")
+            job.queued = True
+            layer.queued[key] = (job, task, on_done)
+        else:
+            layer.running[key] = job
+    if not job.queued:
+        _start_scan(layer, job, task, on_done)
+    start_queued_scans()
     return last or job
+
+
+def _start_scan(layer: _Layer, job: ScanJob, task: Callable, on_done: Callable) -> None:
+    threading.Thread(target=job._run, args=(layer.scan_pool, task, on_done),
+                     name=f"scan-{job.name}", daemon=True).start()
+
+
+def _hold_scans() -> bool:
+    from core import governor  # memory pressure: new scans wait
+
+    return governor.hold_scans()
+
+
+def start_queued_scans() -> int:
+    """Start waiting scans, oldest first, while slots are free and memory allows (called when a
+    scan finishes and by the memory governor). Returns how many started."""
+    layer = _get()
+    started = []
+    with cache.LOCK:
+        while layer.queued and len(layer.running) < MAX_SCANS and not _hold_scans():
+            key = next(iter(layer.queued))
+            job, task, on_done = layer.queued.pop(key)
+            job.queued = False
+            job.started_at = clock.now()
+            layer.running[key] = job
+            started.append((job, task, on_done))
+    for job, task, on_done in started:
+        _start_scan(layer, job, task, on_done)
+    return len(started)
+
+
+def scan_queue_position(job: ScanJob) -> int | None:
+    """1 for the next scan to start, 2 behind it, ...; None when ``job`` is not waiting."""
+    if not job.queued:
+        return None
+    with cache.LOCK:
+        for i, (queued, _, _) in enumerate(_get().queued.values(), start=1):
+            if queued is job:
+                return i
+    return None
+
+
+def scan_known(name: str, symbol_list: Iterable[str], **params: Any) -> bool:
+    """True when :func:`scan` with these arguments would join or serve an existing scan (costs
+    nothing upstream): running, waiting, or cached and fresh. Used for per-session budgets."""
+    layer = _get()
+    good, _ = symbols.validate_many(symbol_list, cap=layer.settings.max_watchlist)
+    key = (name, tuple(good), tuple(sorted(params.items())))
+    with cache.LOCK:
+        if key in layer.running or key in layer.queued:
+            return True
+        served = layer.caches["scan"].lookup(key)
+        return served is not None and served.age < layer.caches["scan"].fresh_ttl
+
+
+def known(symbol: str) -> bool:
+    """True when ``symbol`` costs no new upstream lookup: in the universe, or already cached
+    (a quote or an expiry list). Invalid symbols are not known."""
+    try:
+        sym = symbols.validate(symbol)
+    except DataError:
+        return False
+    if symbols.listing(sym) is not None:
+        return True
+    layer = _get()
+    return any(layer.caches[c].lookup(sym) is not None for c in ("quote", "expirations"))
 
 
 # --- levels every page shows -------------------------------------------------------------------

@@ -242,7 +242,7 @@ with layout.page("trading") as page:
         wl = session.watchlist()
         st.markdown(f"##### Watchlist · {len(wl)} symbols")
         try:
-            job = fetch.scan("trading.watchlist", WATCH_TASK, wl)
+            job = widgets.scan("trading.watchlist", WATCH_TASK, wl)
         except DataError as exc:
             layout.show_error(exc)
             return

@@ -256,7 +256,7 @@ def compare_section() -> None:
         st.info("No valid symbol in the group.", icon=":material/info:")
         return
     try:
-        job = fetch.scan("finder.compare", _compare_row, names, target_dte=int(target))
+        job = widgets.scan("finder.compare", _compare_row, names, target_dte=int(target))
     except DataError as exc:
         layout.show_error(exc)
         return

@@ -28,7 +28,7 @@ import logging
 import pandas as pd
 import streamlit as st
 
-from core import cache, clock, config, errors, fetch, memory, symbols
+from core import cache, clock, config, errors, fetch, governor, memory, symbols
 from core.schema import FLAG_TEXT, Chain, Quote
 from core.ui import charts, session
 
@@ -369,6 +369,7 @@ class Page:
         st.set_page_config(page_title=page_title, page_icon=self.icon,
                            layout="wide", initial_sidebar_state="expanded")
         self.state = session.enter_page(self.page_id)
+        governor.ensure_started()  # once per process: memory limit and RSS trend
         notes = session.sync_url()
         try:
             self.provider = fetch.provider_info()
@@ -443,6 +444,50 @@ def session_panel() -> None:
                    "only.")
 
 
+def memory_limit_text(gov: dict) -> tuple[str, str | None]:
+    """(headline, warning or None) of the governor's state: ``RSS 312 MB of 400 MB (78 %)``
+    and, at 75 % / 85 %, what the server does about it."""
+    if not gov.get("limit"):
+        return "no memory limit set (OPTIONS_DASH_MEMORY_LIMIT_MB)", None
+    share = 100 * gov["rss"] / gov["limit"]
+    head = f"RSS {gov['rss'] / MB:,.0f} MB of {gov['limit'] / MB:,.0f} MB ({share:.0f} %)"
+    if gov["level"] == "shed":
+        shrunk = gov.get("shrunk_to")
+        return head, ("Above 85 % of the memory limit: the cache budget is shrunk"
+                      + (f" to {shrunk / MB:,.0f} MB" if shrunk else "")
+                      + " and new scans wait in the queue.")
+    if gov["level"] == "warn":
+        return head, "Above 75 % of the memory limit."
+    return head, None
+
+
+def trend_text(gov: dict) -> tuple[str, bool]:
+    """(``+0.12 MB/min over 30 min``, growing?) from the governor's RSS history."""
+    slope = gov.get("slope_mb_min")
+    if slope is None:
+        return "not enough samples yet", False
+    return f"{slope:+.2f} MB/min over {gov['trend_span_s'] / 60:.0f} min", bool(gov["growing"])
+
+
+def memory_limit_row(gov: dict, budget: dict) -> None:
+    head, warning = memory_limit_text(gov)
+    trend, growing = trend_text(gov)
+    c = st.columns(3)
+    c[0].metric("Memory limit", head.split(" (")[0] if gov.get("limit") else "off",
+                help=head + ". Warn at 75 %; at 85 % the cache budget shrinks and new scans "
+                            "wait.")
+    c[1].metric("Python heap", f"{gov['heap_blocks']:,} blocks",
+                help="sys.getallocatedblocks(): memory blocks Python's allocator holds, next "
+                     f"to RSS and the caches' {budget['bytes'] / MB:,.1f} MB.")
+    c[2].metric("RSS trend", trend,
+                help="Least-squares slope of RSS over the last 30 min (one sample per 30 s).")
+    if warning:
+        st.warning(warning, icon=":material/memory:")
+    if growing:
+        st.warning(f"RSS is growing: {trend} (threshold {governor.GROWING_MB_PER_MIN} MB/min).",
+                   icon=":material/trending_up:")
+
+
 def memory_panel() -> None:
     """Process RSS and its trend, system memory, caches, budget, sessions, provider."""
     snap = memory.snapshot()
@@ -476,6 +521,7 @@ def memory_panel() -> None:
                     delta=f"{snap['errors']} errors" if snap["errors"] else None,
                     delta_color="inverse",
                     help="Calls that reached the data source (all caches), and errors.")
+        memory_limit_row(governor.status(), budget)
         provider = snap["provider"]
         lim = snap["limiter"]
         st.caption(f"Provider: **{provider['name']}** ({provider['reason']}) · rate limit "

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core import config, symbols
+from core import clock, config, symbols
 from core.cache import sizeof
 from core.schema import Chain
 
@@ -364,6 +364,68 @@ def sync_url(state: MutableMapping | None = None, query: MutableMapping | None =
     _write_watchlist_param(watchlist(state), query)
     _write_debug_param(debug_enabled(state), query)
     return notes
+
+
+# --- per-session fairness ----------------------------------------------------------------------
+
+BUDGET_PREFIX = "g.budget."
+SEEN_KEY = "g.seen"      # symbols this session opened recently (most recent last)
+SEEN_MAX = 64
+BUDGETS = {  # kind -> (settings field: allowance per minute, what the message calls it)
+    "symbols": ("session_symbols", "new symbols"),
+    "scans": ("session_scans", "new scans"),
+    "unknown": ("session_unknown", "lookups of symbols the server does not know yet"),
+}
+
+
+def _allowance(kind: str, settings: config.Settings | None = None) -> float:
+    return float(getattr(settings or config.settings(), BUDGETS[kind][0]))
+
+
+def budget_left(kind: str, state: MutableMapping | None = None, *,
+                settings: config.Settings | None = None) -> tuple[float, float]:
+    """(tokens left, seconds until the next one) of this session's ``kind`` budget: a token
+    bucket holding one minute's allowance, refilled continuously (clock.timer)."""
+    per_min = _allowance(kind, settings)
+    tokens, at = _state(state).get(BUDGET_PREFIX + kind, (per_min, clock.timer()))
+    now = clock.timer()
+    tokens = min(per_min, tokens + max(0.0, now - at) * per_min / 60.0)
+    wait = 0.0 if tokens >= 1 else (1 - tokens) * 60.0 / per_min
+    return tokens, wait
+
+
+def spend(kind: str, state: MutableMapping | None = None, *,
+          settings: config.Settings | None = None) -> str | None:
+    """Take one token of this session's ``kind`` budget. None when granted; else the message
+    to show ("You opened 30 new symbols in the last minute; ...")."""
+    state = _state(state)
+    tokens, wait = budget_left(kind, state, settings=settings)
+    if tokens < 1:
+        per_min = _allowance(kind, settings)
+        return (f"This tab used its {per_min:.0f} {BUDGETS[kind][1]} per minute; the next one "
+                f"is possible in {max(wait, 1):.0f} s. Shared data stays available meanwhile.")
+    put(BUDGET_PREFIX + kind, (tokens - 1, clock.timer()), state)
+    return None
+
+
+def admit_symbol(sym: str, known: bool, state: MutableMapping | None = None, *,
+                 settings: config.Settings | None = None) -> str | None:
+    """May this session open ``sym``? A symbol it opened recently is free; a new one spends
+    the ``symbols`` budget, and one the server does not know yet (``known`` False: not in the
+    universe, nothing cached) also the smaller ``unknown`` budget. None = yes; else why not."""
+    state = _state(state)
+    seen = tuple(state.get(SEEN_KEY, ()))
+    if sym in seen:
+        return None
+    if not known:
+        refused = spend("unknown", state, settings=settings)
+        if refused:
+            return refused
+    refused = spend("symbols", state, settings=settings)
+    if refused:
+        return refused
+    put(SEEN_KEY, (seen + (sym,))[-SEEN_MAX:], state)
+    return None
 
 
 # --- operators ---------------------------------------------------------------------------------

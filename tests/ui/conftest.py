@@ -19,3 +19,16 @@ def loopback():
     operator (core.ui.session.is_operator)."""
     with patch_config_options({"server.address": "127.0.0.1"}):
         yield
+
+
+@pytest.fixture
+def paused_governor():
+    """The memory governor's background ticks paused and its state fresh: the test drives
+    core.governor.tick() itself."""
+    from core import governor
+
+    governor.pause()
+    governor.reset()
+    yield governor
+    governor.reset()
+    governor.pause(False)

@@ -84,3 +84,27 @@ def test_loopback_addresses(address, loop):
     assert session.is_operator({}, address=address or "", settings=s) is loop
     off = config.from_env({"OPTIONS_DASH_OPERATOR_LOOPBACK": "0"})  # behind a local proxy
     assert session.is_operator({}, address=address or "", settings=off) is False
+
+
+def test_the_operator_panel_shows_the_memory_limit_heap_and_trend(loopback, monkeypatch,
+                                                                  paused_governor):
+    monkeypatch.setenv("OPTIONS_DASH_MEMORY_LIMIT_MB", "400")
+    config.reload()
+    paused_governor.tick(rss=int(0.9 * 400 * 2**20), settings=config.settings())
+    at = run_page(HOME, query={"debug": "memory"})
+    assert not exceptions(at)
+    metrics = texts(at, "metric")
+    assert "Memory limit: RSS 360 MB of 400 MB" in metrics
+    assert any(m.startswith("Python heap: ") and m.endswith(" blocks") for m in metrics)
+    assert any(m.startswith("RSS trend: ") for m in metrics)
+    assert any("Above 85 % of the memory limit" in w for w in texts(at, "warning"))
+
+
+def test_a_tab_that_types_many_unknown_symbols_is_slowed_down(upstream):
+    at = run_page("pages/4_Option_Volume_Walls.py")
+    for i in range(8):
+        at.text_input(key=page_key("walls", "symbol.input")).set_value(f"ZQ{chr(65 + i)}").run()
+        assert not exceptions(at)
+    assert any("Slow down" in w for w in texts(at, "warning"))
+    looked_up = {k[1] for k in upstream.calls if isinstance(k, tuple) and str(k[1]).startswith("ZQ")}
+    assert len(looked_up) == config.settings().session_unknown
