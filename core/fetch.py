@@ -640,7 +640,7 @@ def scan(name: str, fn: Callable[[str], Any], symbol_list: Iterable[str], *,
 
     task = (lambda sym: fn(sym, **params)) if params else fn
     with cache.LOCK:
-        if len(layer.running) >= MAX_SCANS or layer.queued or _hold_scans():
+        if len(layer.running) >= _scan_slots() or layer.queued:
             # no free slot (or memory pressure): wait in line, visibly (scan_queue_position)
             if len(layer.queued) >= MAX_QUEUED_SCANS:
                 if last is not None:
@@ -662,10 +662,12 @@ def _start_scan(layer: _Layer, job: ScanJob, task: Callable, on_done: Callable) 
                      name=f"scan-{job.name}", daemon=True).start()
 
 
-def _hold_scans() -> bool:
-    from core import governor  # memory pressure: new scans wait
+def _scan_slots() -> int:
+    """Scans that may run at once: MAX_SCANS, or ONE under memory pressure (the governor's
+    shed level), so new scans wait in the queue but the queue still moves."""
+    from core import governor
 
-    return governor.hold_scans()
+    return 1 if governor.hold_scans() else MAX_SCANS
 
 
 def start_queued_scans() -> int:
@@ -674,7 +676,7 @@ def start_queued_scans() -> int:
     layer = _get()
     started = []
     with cache.LOCK:
-        while layer.queued and len(layer.running) < MAX_SCANS and not _hold_scans():
+        while layer.queued and len(layer.running) < _scan_slots():
             key = next(iter(layer.queued))
             job, task, on_done = layer.queued.pop(key)
             job.queued = False

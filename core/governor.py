@@ -6,7 +6,8 @@ reads the process RSS every :data:`TICK_S` seconds and acts on the share of the 
 * ``>= 75 %`` (**warn**): the memory panel and the log warn (one log line per change of level).
 * ``>= 85 %`` (**shed**): the shared cache byte budget shrinks (LRU entries of every cache are
   evicted) by the excess over :data:`TARGET` of the limit, step by step until RSS is back under
-  it, and new scans wait in the scan queue (:func:`hold_scans`) instead of starting.
+  it, and new scans wait in the scan queue (:func:`hold_scans`: one scan runs at a time, the
+  others wait their turn) instead of starting together.
 * ``< 70 %``: the budget grows back towards its configured size, one step per tick.
 
 It also keeps an RSS history (one sample per :data:`TREND_EVERY_S` s, the last hour) for the

@@ -100,8 +100,14 @@ def test_the_byte_budget_shrinks_at_85_percent_and_grows_back(upstream, monkeypa
     assert layer.budget.maxsize < before and layer.budget.currsize <= layer.budget.maxsize
     assert sum(c["evictions_by_reason"]["budget"] for c in cache.stats()) > 0
     assert governor.hold_scans()
-    job = fetch.scan("held", lambda sym: sym, ["SPY"])
-    assert job.queued and fetch.scan_queue_position(job) == 1  # new scans wait
+    release = threading.Event()
+    try:
+        first = fetch.scan("held-1", lambda sym: release.wait(30) and sym, ["SPY"])
+        job = fetch.scan("held-2", lambda sym: sym, ["SPY"])
+        assert not first.queued  # under pressure one scan runs at a time ...
+        assert job.queued and fetch.scan_queue_position(job) == 1  # ... the next one waits
+    finally:
+        release.set()
     for _ in range(40):
         governor.tick(rss=int(0.5 * 400 * MB), budget=layer.budget, settings=s)
     assert layer.budget.maxsize == s.cache_bytes and not governor.hold_scans()
