@@ -6,7 +6,8 @@
 
 The real server (bench/serve.py: ``streamlit run Home.py`` with the shipped config, on the
 simulated market, clock pinned at 2026-11-20 11:30 ET and running on) with
-``OPTIONS_DASH_MEMORY_LIMIT_MB=400`` (the memory governor on) and fault injection
+``OPTIONS_DASH_MEMORY_LIMIT_MB=400`` (the memory governor on), ``MALLOC_ARENA_MAX=2`` (the
+README's setting for small instances) and fault injection
 (``BENCH_FAULT_FILE``). ``--sessions`` websocket sessions (bench/ws_client.py, default 50)
 start spread over Home and the seven pages and each moves to the next page every ``--dwell``
 seconds (default 45, staggered), following the pages' live fragments in between.
@@ -229,6 +230,7 @@ def main(argv=None) -> dict:
     fault_file = LOGS / "soak.fault"
     fault_file.write_text("ok")
     env = {"OPTIONS_DASH_MEMORY_LIMIT_MB": str(MEMORY_LIMIT_MB),
+           "MALLOC_ARENA_MAX": "2",  # README's advice for small instances (fewer glibc arenas)
            "BENCH_FAULT_FILE": str(fault_file), "BENCH_FAULT_TIMEOUT": str(FAULT_TIMEOUT_S),
            "OPTIONS_DASH_PAGE_DEADLINE": str(PAGE_DEADLINE_S)}
     started = time.time()

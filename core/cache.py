@@ -170,7 +170,7 @@ class BoundedCache:
         self.max_age = max_age
         self.wait_timeout = wait_timeout
         # None: the leader of a miss runs the loader in its own thread, as long as it takes.
-        # A number: the loader runs on a thread of its own and the leader waits at most that
+        # A number: the loader runs on a pool thread (_LEADERS) and the leader waits at most that
         # long, like its followers (a stalled upstream cannot hold a page past it).
         self.leader_timeout = leader_timeout
         self._budget = budget
@@ -242,8 +242,7 @@ class BoundedCache:
         if leader and self.leader_timeout is None:
             self._load(key, loader, ttl, future)
         elif leader:
-            threading.Thread(target=self._load, args=(key, loader, ttl, future), daemon=True,
-                             name=f"load-{self.name}").start()
+            _LEADERS.submit(self._load, key, loader, ttl, future)
             wait = self.leader_timeout
         try:
             return future.result(timeout=wait)
@@ -339,6 +338,10 @@ class BoundedCache:
 
 
 REGISTRY: dict[str, BoundedCache] = {}  # one entry per named cache: a fixed, small set
+# Threads that run a miss's loader for caches with a leader deadline (``leader_timeout``):
+# bounded and reused (a thread per miss would churn malloc arenas). Those loaders are
+# provider calls, which never wait on this pool themselves, so it cannot deadlock.
+_LEADERS = cf.ThreadPoolExecutor(max_workers=16, thread_name_prefix="cache-leader")
 
 
 def stats() -> list[dict]:

@@ -482,7 +482,8 @@ def short_volume(symbol: str) -> dict | None:
     simulated = getattr(layer.provider, "short_volume", None)
     try:
         if simulated is not None:
-            return store.get(("simulated", sym, day), lambda: simulated(sym, day)).value
+            return store.get(("simulated", sym, day),
+                             lambda: _upstream(layer, simulated, sym, day)).value
         timeout = layer.settings.upstream_timeout
         table = store.get(("finra", day),
                           lambda: finra.parse(_upstream(layer, finra.download, day, timeout))).value

@@ -35,7 +35,8 @@ TICK_S = 5.0
 TREND_EVERY_S = 30.0
 TREND_WINDOW_S = 30 * 60
 GROWING_MB_PER_MIN = 0.5
-MIN_BUDGET_BYTES = 4 * MB
+MIN_BUDGET_BYTES = 16 * MB  # and never below a quarter of the configured budget: evicting
+# more only buys upstream calls (RSS rarely falls back after frees: allocator high-water mark)
 
 _lock = threading.Lock()
 _state = {"level": "off", "rss": 0, "limit": 0, "shrunk_to": None, "sheds": 0}
@@ -82,7 +83,8 @@ def tick(rss: int | None = None, budget: cache.ByteBudget | None = None,
     with cache.LOCK:
         if level == "shed":
             excess = rss - int(TARGET * limit)
-            target = max(MIN_BUDGET_BYTES, int(budget.currsize) - max(excess, MB))
+            floor = max(MIN_BUDGET_BYTES, configured // 4)
+            target = max(floor, int(budget.currsize) - max(excess, MB))
             if target < budget.maxsize:
                 budget.resize(target)
                 with _lock:
