@@ -328,6 +328,11 @@ class BoundedCache:
             with LOCK:
                 self.errors += 1
                 self._inflight.pop(key, None)
+                entry = self._store.get(key)
+                if entry is not None and isinstance(exc, Exception):
+                    entry.failed = True  # the copy kept is served flagged stale, not as fresh
+            if entry is not None and isinstance(exc, Exception):
+                log.error("cache %s: refresh of %r failed", self.name, key, exc_info=exc)
             future.set_exception(exc)
         else:
             entry = Entry(value, sizeof(value), self._timer(), ttl)

@@ -206,3 +206,21 @@ def test_each_cache_kind_refreshes_on_its_own_pool():
     fetch.quote("SPY")
     pools = {name: c._executor for name, c in cache.REGISTRY.items()}
     assert pools["quote"] is not pools["chain"] and pools["quote"] is not pools["derived"]
+
+
+def test_a_refresh_failing_with_an_unexpected_error_serves_the_old_value_flagged_stale():
+    import concurrent.futures as cf
+
+    pool = cf.ThreadPoolExecutor(1)
+    store = cache.BoundedCache("odd-refresh", max_entries=4, fresh_ttl=10, max_age=100,
+                               budget=cache.ByteBudget(1 << 20), executor=pool)
+    assert store.get("k", lambda: "v1").value == "v1"
+    clock.advance(11)
+
+    def bad():
+        raise ValueError("a frame the analytics cannot read")
+
+    assert store.get("k", bad).value == "v1"  # served at once; the refresh runs in the pool
+    pool.shutdown(wait=True)
+    served = store.lookup("k")
+    assert served.value == "v1" and served.stale is True
