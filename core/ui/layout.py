@@ -526,7 +526,10 @@ def memory_panel() -> None:
         lim = snap["limiter"]
         st.caption(f"Provider: **{provider['name']}** ({provider['reason']}) · rate limit "
                    f"{lim['rate_per_sec']:g}/s, waited {lim['waited_s']} s, rejected "
-                   f"{lim['rejected']}, back-off level {lim['backoff_level']}")
+                   f"{lim['rejected']}, back-off level {lim['backoff_level']}"
+                   + "".join(f" · breaker {b['name']}: {b['state']} ({b['opens']} opens, "
+                             f"{b['fast_failures']} calls refused fast)"
+                             for b in fetch.breaker_stats()))
         st.dataframe(cache_table(snap["caches"]), hide_index=True, width="stretch",
                      column_config={"hit rate": st.column_config.NumberColumn(format="%.1f%%"),
                                     "MB": st.column_config.NumberColumn(format="%.2f")})
