@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 MB = 1024 * 1024
 WARN, SHED, RELAX, TARGET = 0.75, 0.85, 0.70, 0.80
+HYSTERESIS = 0.03  # a level is left only 3 points below where it starts (no flapping)
 TICK_S = 5.0
 TREND_EVERY_S = 30.0
 TREND_WINDOW_S = 30 * 60
@@ -50,12 +51,15 @@ def limit_bytes(settings: config.Settings | None = None) -> int | None:
     return None if s.memory_limit_mb is None else int(s.memory_limit_mb * MB)
 
 
-def level_for(rss: int, limit: int | None) -> str:
-    """``off`` (no limit), ``ok``, ``warn`` (>= 75 %) or ``shed`` (>= 85 %)."""
+def level_for(rss: int, limit: int | None, before: str = "ok") -> str:
+    """``off`` (no limit), ``ok``, ``warn`` (>= 75 %) or ``shed`` (>= 85 %); a level reached
+    before (``before``) is kept until the share falls HYSTERESIS below its threshold."""
     if not limit:
         return "off"
     share = rss / limit
-    return "shed" if share >= SHED else "warn" if share >= WARN else "ok"
+    shed = SHED - (HYSTERESIS if before == "shed" else 0.0)
+    warn = WARN - (HYSTERESIS if before in ("warn", "shed") else 0.0)
+    return "shed" if share >= shed else "warn" if share >= warn else "ok"
 
 
 def tick(rss: int | None = None, budget: cache.ByteBudget | None = None,
@@ -66,14 +70,14 @@ def tick(rss: int | None = None, budget: cache.ByteBudget | None = None,
     limit = limit_bytes(s)
     rss = memory.rss_bytes() if rss is None else int(rss)
     _record(rss)
-    level = level_for(rss, limit)
     if budget is None:
         budget = _layer_budget()
     with _lock:
         before = _state["level"]
+        level = level_for(rss, limit, before)
         _state.update(level=level, rss=rss, limit=limit or 0)
-    if level != before and level in ("warn", "shed"):
-        log.warning("memory %s: RSS %.0f MB is %.0f%% of the %.0f MB limit", level, rss / MB,
+    if level != before and level in ("warn", "shed", "ok") and limit:
+        log.warning("memory %s: RSS %.0f MB is %.1f%% of the %.0f MB limit", level, rss / MB,
                     100 * rss / limit, limit / MB)
     if before == "shed" and level != "shed":
         _release_scans()

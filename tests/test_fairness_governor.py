@@ -132,3 +132,14 @@ def test_the_trend_is_a_least_squares_slope_in_mb_per_minute(monkeypatch):
     st = governor.status()
     assert st["slope_mb_min"] == pytest.approx(1.0) and st["trend_span_s"] == 1800
     assert st["growing"] is True
+
+
+def test_levels_have_hysteresis_so_they_do_not_flap():
+    limit = 400 * MB
+    assert governor.level_for(int(0.86 * limit), limit, "warn") == "shed"
+    assert governor.level_for(int(0.84 * limit), limit, "shed") == "shed"  # within 3 points
+    assert governor.level_for(int(0.81 * limit), limit, "shed") == "warn"
+    assert governor.level_for(int(0.84 * limit), limit, "warn") == "warn"
+    assert governor.level_for(int(0.73 * limit), limit, "warn") == "warn"
+    assert governor.level_for(int(0.71 * limit), limit, "warn") == "ok"
+    assert governor.level_for(int(0.74 * limit), limit, "ok") == "ok"
