@@ -276,7 +276,7 @@ def compare_section() -> None:
 
 def compare_table(job) -> None:
     if not job.done:
-        st.progress(job.progress, text=f"Scanning {job.completed} of {job.total} symbols…")
+        st.progress(job.progress, text=widgets.scan_text(job, f"{job.total} symbols"))
     rows = [row for _, row in job.ordered_results()]
     if rows:
         st.dataframe(walls.comparison_table(rows), hide_index=True, width="stretch",
