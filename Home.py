@@ -13,9 +13,8 @@ SNAPSHOT = ("SPY", "QQQ", "IWM", "^SPX")
 
 
 def nearest_move(chain):
-    """Expected move to the chain's expiry, T measured from the chain's own as-of time."""
-    return levels.expected_move(chain.frame, chain.spot,
-                                clock.time_to_expiry(chain.expiry, chain.as_of))
+    """Expected move to the chain's expiry, with the chain's T (from when it was priced)."""
+    return levels.expected_move(chain.frame, chain.spot, chain.t_years)
 
 
 def card_data(sym):

@@ -7,7 +7,7 @@ PORT   ?= 8501
 # server sets ADDRESS=0.0.0.0 and OPTIONS_DASH_OPERATOR_TOKEN (see README.md).
 ADDRESS ?= 127.0.0.1
 
-.PHONY: run test test-fast bench clean
+.PHONY: run test test-fast bench record clean
 
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ test-fast: $(VENV)/.dev  ## everything but the browser tests
 
 bench: $(VENV)/.dev  ## quick run of every benchmark, then a summary table
 	$(PY) -m bench.run_all --quick
+
+record: $(VENV)/.runtime  ## record chains + key levels on the schedule (core/recorder.py)
+	$(PY) -m core.recorder
 
 clean:
 	rm -rf $(VENV) .pytest_cache .coverage artifacts

@@ -1,6 +1,7 @@
 """Run every benchmark and print one summary table (``make bench`` runs the quick set).
 
-    python -m bench.run_all --quick     # all six session/cache/page benches + core, < 10 min
+    python -m bench.run_all --quick     # the session/cache/page benches + core, < 10 min
+                                        # (bench.cache_compare runs in the full set only)
     python -m bench.run_all             # the full set (about an hour on 2 cores)
 
 Each bench runs in its own process (``python -m bench.<name>``: its own server(s), env and
@@ -18,6 +19,7 @@ import time
 from bench.common import RESULTS, machine
 
 BENCHES = ("core_bench", "page_timings", "cache_churn", "sessions")
+FULL_ONLY = ("cache_compare",)  # its quick run alone would take make bench past 10 minutes
 
 
 def _run(name: str, quick: bool) -> tuple[int, float]:
@@ -87,6 +89,15 @@ def table(quick: bool) -> list[tuple[str, str, str]]:
         rows.append(("6 page timings", f"{r['path']} cold / warm median (p95)",
                      f"{r['cold']['median_ms']} ({r['cold']['p95_ms']}) / "
                      f"{r['warm']['median_ms']} ({r['warm']['p95_ms']}) ms"))
+    cc = _load("cache_compare", quick)
+    for name, r in cc.get("strategies", {}).items():
+        if "rss_peak_mb" in r:
+            rows.append(("7 cache compare", f"{name}: peak RSS (base) / hit / miss median",
+                         f"{r['rss_peak_mb']} ({r['rss_base_mb']}) MB / "
+                         f"{r['watchlist']['hit_median_ms']} / {r['sweep']['miss_median_ms']} ms"))
+    for name, met in cc.get("targets", {}).items():
+        rows.append(("7 cache compare", f"target {name}",
+                     _ok(met) if isinstance(met, bool) else str(met)))
     core = _load("core_bench", quick)
     if core:
         rows.append(("core", "single-flight: 50 threads -> upstream calls",
@@ -97,13 +108,13 @@ def table(quick: bool) -> list[tuple[str, str, str]]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", nargs="*", choices=BENCHES, help="run only these")
+    parser.add_argument("--only", nargs="*", choices=BENCHES + FULL_ONLY, help="run only these")
     parser.add_argument("--summary-only", action="store_true", help="read results, run nothing")
     args = parser.parse_args(argv)
     t0 = time.monotonic()
     codes = {}
     if not args.summary_only:
-        for name in args.only or BENCHES:
+        for name in args.only or (BENCHES if args.quick else BENCHES + FULL_ONLY):
             codes[name] = _run(name, args.quick)
     rows = table(args.quick)
     m = machine()

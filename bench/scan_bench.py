@@ -30,16 +30,16 @@ os.environ.setdefault("OPTIONS_DASH_PROVIDER", "simulated")
 
 from bench.common import write  # noqa: E402
 from core import clock, config, fetch, memory, symbols  # noqa: E402
-from core.analytics import scanner  # noqa: E402
+from core.analytics import command_center, dashboard, whale_flows  # noqa: E402
 from core.providers.simulated import SimulatedProvider  # noqa: E402
 
 PINNED = "2026-11-20 11:30"
 UPSTREAM_CACHES = ("quote", "chain", "history", "expirations")
 SESSIONS = 10
 WATCHLIST = list(symbols.DEFAULT_WATCHLIST)
-COMMAND = functools.partial(scanner.command_task, source=fetch)
-WATCH = functools.partial(scanner.watch_task, source=fetch)
-WHALES = functools.partial(scanner.whale_task, source=fetch)
+COMMAND = functools.partial(command_center.command_task, source=fetch)
+WATCH = functools.partial(dashboard.watch_task, source=fetch)
+WHALES = functools.partial(whale_flows.whale_task, source=fetch)
 
 
 class RemoteLikeSimulated(SimulatedProvider):

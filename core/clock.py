@@ -213,10 +213,23 @@ def expiry_close(expiry: dt.date) -> dt.datetime:
     return dt.datetime.combine(expiry, REGULAR_CLOSE, tzinfo=ET)
 
 
+def elapsed_seconds(start: dt.datetime, end: dt.datetime) -> float:
+    """Elapsed seconds from ``start`` to ``end``, measured on UTC timestamps (DST-safe).
+
+    Subtracting two datetimes that share one ZoneInfo gives WALL-CLOCK time in Python (the
+    offsets are ignored), one hour off across a DST change; converting both to UTC first gives
+    the time that actually passes: Fri 2026-10-30 16:00 ET → Mon 2026-11-02 16:00 ET is 73 h.
+    """
+    return (_aware(end).astimezone(dt.timezone.utc)
+            - _aware(start).astimezone(dt.timezone.utc)).total_seconds()
+
+
 def time_to_expiry(expiry: dt.date, at: dt.datetime | None = None) -> float:
-    """Years (365-day) from ``at`` (default now) to the expiry's close, floored at MIN_T_YEARS."""
+    """Years (365 × 86 400 s) of ELAPSED time from ``at`` (default now) to the expiry's close,
+    floored at MIN_T_YEARS. Elapsed, not wall-clock: measured on UTC timestamps
+    (:func:`elapsed_seconds`), so a DST change in between counts its real hour."""
     at = now() if at is None else _aware(at)
-    seconds = (expiry_close(expiry) - at).total_seconds()
+    seconds = elapsed_seconds(at, expiry_close(expiry))
     return max(seconds / SECONDS_PER_YEAR, MIN_T_YEARS)
 
 

@@ -7,7 +7,7 @@ Every cap the UI enforces comes from here, so a number on a page can be traced t
 env                            default     meaning
 =============================  ==========  ===================================================
 OPTIONS_DASH_PROVIDER          auto        ``auto`` (probe Yahoo, else simulated) | ``yahoo`` |
-                                           ``simulated``
+                                           ``simulated`` | ``replay`` (recorded snapshots)
 OPTIONS_DASH_NOW               (unset)     ISO time the clock starts at, then runs in real time
 OPTIONS_DASH_CACHE_MB          128         global byte budget shared by every cache (MB)
 OPTIONS_DASH_MAX_STRIKES       40          strikes nearest spot per view (default)
@@ -40,6 +40,16 @@ OPTIONS_DASH_NEGATIVE_OUTAGE   10          how long "source unavailable" is reme
 OPTIONS_DASH_BREAKER_FAILURES  3           consecutive failures that open the source's breaker
 OPTIONS_DASH_BREAKER_OPEN_S    30          seconds the breaker fails fast before one probe
 OPTIONS_DASH_PAGE_DEADLINE     12          seconds a multi-symbol page waits for its data
+OPTIONS_DASH_RECORD            0           1 starts the recorder inside the app (one per host)
+OPTIONS_DASH_RECORD_DIR        (unset)     recordings folder (default ``data/recordings``)
+OPTIONS_DASH_RECORD_SYMBOLS    (unset)     symbols to record (default watchlist + 0DTE indexes)
+OPTIONS_DASH_RECORD_EVERY      300         seconds between snapshots in the regular session
+OPTIONS_DASH_RECORD_EXPIRIES   6           first N expiries recorded (+ two around 30 days)
+OPTIONS_DASH_RECORD_RETENTION_DAYS 30      days of chain snapshots kept (older are deleted)
+OPTIONS_DASH_RECORD_LEVELS_DAYS 400        days of key levels kept (IV rank wants a year)
+OPTIONS_DASH_RECORD_DISK_MB    2048        disk budget of the recordings folder (MB)
+OPTIONS_DASH_REPLAY_START      (unset)     replay: ISO time the clock starts at (else the first
+                                           recorded snapshot of the last recorded session)
 =============================  ==========  ===================================================
 
 Every value is checked (:func:`problems`): :func:`from_env` raises :class:`SettingsError` listing
@@ -62,6 +72,7 @@ log = logging.getLogger(__name__)
 
 _PREFIX = "OPTIONS_DASH_"
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+PROVIDERS = ("auto", "yahoo", "simulated", "replay")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,6 +107,15 @@ class Settings:
     breaker_failures: int = 3
     breaker_open_s: float = 30.0
     page_deadline: float = 12.0
+    record: bool = False
+    record_dir: str | None = None
+    record_symbols: str | None = None
+    record_every: float = 300.0
+    record_expiries: int = 6
+    record_retention_days: int = 30
+    record_levels_days: int = 400
+    record_disk_mb: float = 2048.0
+    replay_start: str | None = None
 
     @property
     def cache_bytes(self) -> int:
@@ -160,8 +180,9 @@ def problems(s: Settings) -> list[str]:
             continue
         if (low is not None and value < low) or (high is not None and value > high):
             out.append(f"{_env_name(name)}={value!r}: must be between {low:g} and {high:g}")
-    if s.provider not in {"auto", "yahoo", "simulated"}:
-        out.append(f"{_PREFIX}PROVIDER must be auto, yahoo or simulated, not {s.provider!r}")
+    if s.provider not in PROVIDERS:
+        out.append(f"{_PREFIX}PROVIDER must be auto, yahoo, simulated or replay, "
+                   f"not {s.provider!r}")
     if s.max_strikes > s.max_strikes_hard:
         out.append(f"{_PREFIX}MAX_STRIKES={s.max_strikes} is above "
                    f"{_PREFIX}MAX_STRIKES_HARD={s.max_strikes_hard}")
@@ -185,6 +206,10 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
                 shown = "<secret>" if field.name in _SECRETS else repr(raw)
                 bad.append(f"{_env_name(field.name)}={shown}: {exc}")
     s = Settings(**values)
+    if s.record_every < 60 or s.record_expiries < 1 or s.record_retention_days < 1 \
+            or s.record_disk_mb <= 0:
+        bad.append(f"{_PREFIX}RECORD_*: every >= 60 s, expiries >= 1, retention >= 1 day "
+                   "and a positive disk budget")
     bad += [p for p in problems(s)
             if not any(p.startswith(_env_name(n) + "=") for n in values if n in _SECRETS)]
     if bad:

@@ -15,13 +15,16 @@ Public interface (stable; tests, benches and tools rely on it)::
     short_volume(symbol) -> dict | None          (FINRA Reg SHO, or the simulated equivalent)
     derived(name, fn, *sources, **params) -> fn(*sources, **params), cached by source identity
     key_levels(symbol, expiry) -> levels.KeyLevels  (every level of one expiry, full chain)
+    traded_premium(chain) -> TradedPremium       (Δvolume × mid per refresh, from the tape)
     scan(name, fn, symbols, **params) -> ScanJob  (a shared, cached multi-symbol job)
     provider_info() -> dict                      reset(provider=None) (tests, benches)
 
 Caches (see ``core.memory.cache_stats()``): ``quote``, ``expirations``, ``chain`` (full chain with
-greeks), ``history``, ``derived`` (strike-capped views, levels, GEX profiles, scans) and
-``not_found`` (negative cache of SymbolNotFound, short TTL, small cap) and ``scan`` (finished
-multi-symbol scans).
+greeks; its strike-capped views live on its entries), ``history``, ``derived`` (levels, GEX
+profiles, tables, computed once per source version), ``not_found`` (negative cache of
+SymbolNotFound, short TTL, small cap), ``scan`` (finished multi-symbol scans) and
+``premium_tape`` (per chain, the traded premium accumulated over its consecutive versions today;
+see :func:`traded_premium`).
 """
 
 from __future__ import annotations
@@ -35,20 +38,22 @@ import threading
 import time
 from typing import Any, Callable, Iterable
 
+import numpy as np
 import pandas as pd
 
 from core import breaker, cache, clock, config, symbols
-from core.analytics import greeks, levels
+from core.analytics import flows, levels, pricing
 from core.errors import DataError, NoExpiry, RateLimited, SymbolNotFound, Unavailable
 from core.providers import finra, make_provider
 from core.providers.base import INTERVALS, PERIODS, Provider
-from core.schema import CHAIN_COLUMNS, STRIKES_CAPPED, Chain, Quote
+from core.schema import STRIKES_CAPPED, Chain, Quote
 from core.schema import RAW_COLUMNS  # the provider answer checks (_checked_chain)
 
 log = logging.getLogger(__name__)
 
 NEAR_TERM_DAYS = 7  # chains expiring within this many days use the near-term TTL
 UPSTREAM_CACHES = ("quote", "expirations", "chain", "history", "short_volume")
+TAPE_MAX_AGE = 18 * 3600.0  # a premium tape lives for a session (it restarts each day anyway)
 
 
 @dataclasses.dataclass
@@ -109,7 +114,10 @@ def _build(provider: Provider | None, reason: str | None) -> _Layer:
         # outage memory: (cache, key) -> the Unavailable message, for keys with no copy to serve
         "unavailable": make("unavailable", 512, max(s.negative_outage, 0.001),
                             max(s.negative_outage, 0.001)),
+        # one small per-contract tape per (symbol, expiry) chain, kept for a session
+        "premium_tape": make("premium_tape", chain_entries, TAPE_MAX_AGE, TAPE_MAX_AGE),
     }
+    caches["chain"].compact = compact_chain  # chains are kept compact (cap_strikes' section)
     scan_pool = cf.ThreadPoolExecutor(max_workers=s.workers, thread_name_prefix="fetch-scan")
     return _Layer(s, provider, reason or provider.name, budget, executor, scan_pool,
                   cache.RateLimiter(s.rate_per_sec), caches)
@@ -361,12 +369,32 @@ def quotes(symbol_list: Iterable[str]) -> dict[str, Quote | DataError]:
 
 # --- expiries and chains -----------------------------------------------------------------------
 
+def _load_listing(layer: _Layer, sym: str) -> tuple[dt.date, ...]:
+    """The expiry list from upstream. A provider whose expiry list comes with the nearest
+    expiry's chain in the same answer (Yahoo's no-date options request: ``listing``) hands that
+    chain over too; it is priced and cached here, so a cold view of the nearest expiry costs
+    one upstream request, not two."""
+    listing = getattr(layer.provider, "listing", None)
+    if listing is None:
+        return tuple(_upstream(layer, layer.provider.expirations, sym))
+    listed, nearest = _upstream(layer, listing, sym)
+    if nearest is not None:
+        try:
+            priced = record_premium(with_greeks(nearest, layer.settings.risk_free))
+        except Exception:  # noqa: BLE001 - the list stands; the chain is fetched on its own
+            log.exception("pricing the nearest chain of %s failed", sym)
+        else:
+            layer.caches["chain"].put((sym, nearest.expiry), priced,
+                                      fresh_ttl=_chain_ttl(layer, nearest.expiry))
+    return tuple(listed)
+
+
 def expirations(symbol: str) -> list[dt.date]:
     """Listed expiries still trading at ``clock.now()``, ascending."""
     layer = _get()
     sym = _guard(layer, symbol)
     served = _serve(layer, "expirations", sym, sym,
-                    lambda: _checked_expiries(_upstream(layer, layer.provider.expirations, sym)))
+                    lambda: _checked_expiries(_load_listing(layer, sym)))
     now = clock.now()
     today = now.date()
     return [e for e in served.value if e > today or (e == today and clock.expiry_close(e) > now)]
@@ -378,22 +406,29 @@ def _chain_ttl(layer: _Layer, expiry: dt.date) -> float:
 
 
 def with_greeks(chain: Chain, rate: float) -> Chain:
-    """The provider's chain with GREEK_COLUMNS added (T from the chain's own ``as_of``), via
-    :func:`core.analytics.greeks.with_greeks`. Returns a new Chain; the input is unchanged."""
-    t_years = clock.time_to_expiry(chain.expiry, chain.as_of)
-    frame = greeks.with_greeks(chain.frame, chain.spot, t_years, rate, chain.div_yield)
-    return dataclasses.replace(chain, frame=frame[CHAIN_COLUMNS], rate=rate)
+    """The provider's chain made price-consistent at ``clock.now()``: parity forward, OUR IVs
+    solved from the mids, greeks at the live spot with T from now, flags recomputed
+    (:func:`core.analytics.pricing.price_chain`, whose docstring says which spot and which T
+    each number uses). Returns a new Chain; the input is unchanged."""
+    return pricing.price_chain(chain, rate=rate, market=pricing.market_at(clock.now()))
+
+
+def compact_chain(chain: Chain) -> Chain:
+    """The chain as the cache keeps it: same data, its frame laid out by
+    :func:`core.cache.compact_frame` (consolidated blocks, the shared column Index)."""
+    return dataclasses.replace(chain, frame=cache.compact_frame(chain.frame))
 
 
 def cap_strikes(chain: Chain, n: int) -> Chain:
     """The ``n`` strikes nearest spot (calls and puts at each), sorted; flags STRIKES_CAPPED when
-    strikes were dropped."""
+    strikes were dropped. When none is dropped the result IS ``chain`` (same object, no copy).
+    Ties in distance to spot keep the lower strike."""
     frame = chain.frame
-    strikes = pd.Series(frame["strike"].unique())
+    strikes = np.unique(frame["strike"].to_numpy())  # ascending, so a tie keeps the lower
     if len(strikes) <= n:
         return chain
-    keep = strikes.loc[(strikes - chain.spot).abs().sort_values(kind="stable").index[:n]]
-    frame = frame[frame["strike"].isin(keep)].reset_index(drop=True)
+    keep = strikes[np.argsort(np.abs(strikes - chain.spot), kind="stable")[:n]]
+    frame = cache.compact_frame(frame[frame["strike"].isin(keep)].reset_index(drop=True))
     return dataclasses.replace(chain, frame=frame, flags=chain.flags | {STRIKES_CAPPED})
 
 
@@ -416,8 +451,8 @@ def _full_chain(layer: _Layer, sym: str, expiry: dt.date) -> cache.Served:
         _require_listed(sym, expiry)
     rate = layer.settings.risk_free
     return _serve(layer, "chain", key, sym,
-                  lambda: with_greeks(_checked_chain(_upstream(layer, layer.provider.chain, sym,
-                                                               expiry)), rate),
+                  lambda: record_premium(with_greeks(_checked_chain(
+                      _upstream(layer, layer.provider.chain, sym, expiry)), rate)),
                   ttl=_chain_ttl(layer, expiry))
 
 
@@ -434,8 +469,10 @@ def chain(symbol: str, expiry: dt.date | str, strikes: int | None = None) -> Cha
     served = _full_chain(layer, sym, expiry)
     full: Chain = served.value
     n = layer.settings.strikes(strikes)
-    view = layer.caches["derived"].get(("strikes", sym, expiry, full.as_of, n),
-                                       lambda: cap_strikes(full, n)).value
+    # The view lives on the chain's own cache entry: one per (version, n), gone with the chain
+    # (evicted, expired, refreshed), its bytes counted in the entry; uncapped, it IS the chain.
+    view = layer.caches["chain"].view((sym, expiry), full, ("strikes", n),
+                                      lambda c: cap_strikes(c, n))
     return dataclasses.replace(view, stale=True) if served.stale else view
 
 
@@ -496,7 +533,8 @@ def short_volume(symbol: str) -> dict | None:
 
 def _source_key(source: Any):
     if isinstance(source, Chain):
-        return ("chain", source.symbol, source.expiry, source.as_of, len(source.frame))
+        return ("chain", source.symbol, source.expiry, source.as_of, source.priced_at,
+                len(source.frame))
     if isinstance(source, Quote):
         return ("quote", source.symbol, source.as_of)
     if isinstance(source, (list, tuple)):
@@ -729,15 +767,390 @@ def known(symbol: str) -> bool:
 # --- levels every page shows -------------------------------------------------------------------
 
 def _key_levels(c: Chain) -> levels.KeyLevels:
-    t_years = clock.time_to_expiry(c.expiry, c.as_of)
-    return levels.key_levels(c.frame, c.spot, t_years, c.rate, c.div_yield)
+    return levels.key_levels(c.frame, c.spot, c.t_years, c.rate, c.div_yield)
 
 
 def key_levels(symbol: str, expiry: dt.date | str) -> levels.KeyLevels:
     """Walls, zero gamma, max pain, volume pivot, P/C and expected move of one expiry, computed
     on the FULL chain (up to ``max_strikes_hard`` strikes, not the page's view) once per chain
-    version for every session. T runs to the expiry's close from the chain's ``as_of``, so a 0DTE
-    expected move uses the time left in today's session."""
+    version for every session. T is the chain's ``t_years`` (from when it was priced to the
+    expiry's close), so a 0DTE expected move uses the time left in today's session. Levels that
+    need open interest are None (net GEX NaN) while OI is not published."""
     c = chain(symbol, expiry, strikes=_get().settings.max_strikes_hard)
     result = derived("key_levels", _key_levels, c)
     return result
+
+
+# --- traded premium from consecutive chain versions -------------------------------------------
+#
+# A chain snapshot gives each contract's volume for the WHOLE day but only the CURRENT mid, so
+# "volume × mid" values the morning's trades at the afternoon's price: on a 0DTE the call/put
+# split then follows the day's move. Each time the fetch layer loads a new version of a chain it
+# adds, per contract, the volume traded since the previous version valued at this version's mid
+# (Δvolume × mid × 100). Kept in the bounded ``premium_tape`` cache, one tape per (symbol,
+# expiry), shared by every session; a new session day (ET) starts a new tape.
+
+TAPE_HISTORY_SHARE = 0.5  # at least this share of the day's volume priced at a refresh's mid
+TAPE_EXPIRIES = 3  # tapes are kept for a symbol's first listed expiries (where flow is read)
+_tape_lock = threading.Lock()  # one writer at a time (read, extend, put)
+
+
+@dataclasses.dataclass(frozen=True)
+class PremiumTape:
+    """One chain's tape. ``frame`` is indexed by ``contract`` with ``type``, ``volume`` (as of the
+    last version), ``premium`` ($ accumulated) and ``baseline`` (the volume already traded when
+    the tape started, valued at the first version's mid). Shared and read-only."""
+
+    symbol: str
+    expiry: dt.date
+    session: dt.date
+    first_as_of: dt.datetime
+    as_of: dt.datetime
+    versions: int
+    frame: pd.DataFrame
+
+
+@dataclasses.dataclass(frozen=True)
+class TradedPremium:
+    """Call and put premium traded today ($) in one chain, and how it was estimated.
+
+    ``method``: ``"refreshes"`` — Σ over consecutive chain versions of Δvolume × that version's
+    mid × 100 (the volume traded before the first version is valued at its mid); or
+    ``"current mid"`` — day volume × the current mid × 100 (no usable history yet).
+    ``covered`` = share of today's volume that was priced at a refresh's mid (0–1);
+    ``versions`` chain versions seen since ``since`` (ET). ``label`` says it in words.
+    """
+
+    call: float
+    put: float
+    method: str
+    versions: int
+    covered: float
+    since: dt.datetime | None
+
+    @property
+    def has_history(self) -> bool:
+        return self.method == "refreshes"
+
+    @property
+    def label(self) -> str:
+        if not self.has_history:
+            return "volume × current mid"
+        return (f"Δvolume × mid per refresh ({self.versions} versions since "
+                f"{self.since.astimezone(clock.ET):%H:%M} ET, {self.covered:.0%} of volume)")
+
+
+def _tape_start(chain: Chain, session: dt.date) -> PremiumTape:
+    f = chain.frame
+    volume = f["volume"].to_numpy(dtype="float64")
+    frame = pd.DataFrame({"type": f["type"].astype(str).to_numpy(), "volume": volume,
+                          "premium": volume * f["mid"].to_numpy(dtype="float64") * 100.0,
+                          "baseline": volume}, index=pd.Index(f["contract"], name="contract"))
+    return PremiumTape(chain.symbol, chain.expiry, session, chain.as_of, chain.as_of, 1, frame)
+
+
+def _tape_next(tape: PremiumTape, chain: Chain) -> PremiumTape:
+    """The tape after one more version: per contract Δvolume = max(volume − last volume, 0)
+    (a contract new to the chain: all its volume) valued at this version's mid."""
+    f = chain.frame.set_index("contract")
+    old = tape.frame.reindex(f.index)
+    volume = f["volume"].to_numpy(dtype="float64")
+    last = old["volume"].to_numpy(dtype="float64")
+    delta = np.where(np.isnan(last), volume, np.clip(volume - np.nan_to_num(last), 0.0, None))
+    mid = f["mid"].to_numpy(dtype="float64")
+    premium = old["premium"].fillna(0.0).to_numpy() + delta * np.nan_to_num(mid) * 100.0
+    frame = pd.DataFrame({"type": f["type"].astype(str).to_numpy(), "volume": volume,
+                          "premium": premium,
+                          "baseline": old["baseline"].fillna(0.0).to_numpy()}, index=f.index)
+    return dataclasses.replace(tape, as_of=chain.as_of, versions=tape.versions + 1, frame=frame)
+
+
+def record_premium(chain: Chain) -> Chain:
+    """Add a newly loaded chain version to its tape (the chain loader calls this); returns the
+    chain unchanged. A version not newer than the tape's last is ignored; a new ET session day
+    starts a new tape. Only a symbol's first :data:`TAPE_EXPIRIES` listed expiries get a tape
+    (the flow components read the nearest expiry a day out): a tape per far expiry would cost
+    ~16 KB for a number nobody reads."""
+    layer = _get()
+    listed = layer.caches["expirations"].peek(chain.symbol)
+    if listed is not None and chain.expiry not in tuple(listed)[:TAPE_EXPIRIES]:
+        return chain
+    store = layer.caches["premium_tape"]
+    key = (chain.symbol, chain.expiry)
+    session = chain.as_of.astimezone(clock.ET).date()
+    with _tape_lock:
+        tape = store.peek(key)
+        if tape is None or tape.session != session:
+            store.put(key, _tape_start(chain, session))
+        elif chain.as_of > tape.as_of:
+            store.put(key, _tape_next(tape, chain))
+    return chain
+
+
+def traded_premium(chain: Chain) -> TradedPremium:
+    """Call and put premium traded today in ``chain`` (a full chain from :func:`chain`), from
+    its tape when the tape holds at least two versions and at least
+    :data:`TAPE_HISTORY_SHARE` (50 %) of today's volume was priced at a refresh's mid; else day
+    volume × the current mid × 100, labelled so (see :class:`TradedPremium`)."""
+    tape = _get().caches["premium_tape"].peek((chain.symbol, chain.expiry))
+    if tape is not None and tape.versions >= 2 and \
+            tape.session == chain.as_of.astimezone(clock.ET).date():
+        f = tape.frame
+        total = float(f["volume"].sum())
+        covered = 1.0 - float(f["baseline"].sum()) / total if total > 0 else 0.0
+        if covered >= TAPE_HISTORY_SHARE:
+            calls = f["type"] == "call"
+            return TradedPremium(float(f.loc[calls, "premium"].sum()),
+                                 float(f.loc[~calls, "premium"].sum()), "refreshes",
+                                 tape.versions, covered, tape.first_as_of)
+    split = flows.call_put_premium(chain.frame)
+    return TradedPremium(split.call, split.put, "current mid",
+                         0 if tape is None else tape.versions, 0.0,
+                         None if tape is None else tape.first_as_of)
+
+
+# --- recorded history (the recorder's Parquet dataset; see core.recorder) ----------------------
+#
+# Own bounded cache ``recorded`` in the registry (created on first use): a past day's rows never
+# change (fresh for HISTORY_PAST_TTL), today's change at every snapshot (fresh for
+# ``record_every``). Every read is limited to what was recorded at or before ``clock.now()``, so
+# a replay clock sees the history as it stood then.
+
+HISTORY_CACHE = "recorded"
+HISTORY_PAST_TTL = 6 * 3600.0
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordedOI:
+    """Open interest per contract as recorded at ``snapshot``, the last snapshot of
+    ``session`` (a session before today's). ``frame``: contract, type, strike, expiry,
+    open_interest (every recorded expiry)."""
+
+    session: dt.date
+    snapshot: dt.datetime
+    frame: pd.DataFrame
+
+
+@dataclasses.dataclass(frozen=True)
+class OIChange:
+    """ΔOI of the next expiries vs the previous session's recording (see
+    :func:`core.analytics.history.oi_change`). ``frame`` is None when today's OI is not
+    published yet (``reason`` says so)."""
+
+    symbol: str
+    previous: RecordedOI
+    as_of: dt.datetime
+    frame: pd.DataFrame | None
+    reason: str | None = None
+
+
+def _recorded(layer: _Layer) -> cache.BoundedCache:
+    found = layer.caches.get(HISTORY_CACHE)
+    if found is None:
+        with _layer_lock:
+            found = layer.caches.get(HISTORY_CACHE)
+            if found is None:
+                s = layer.settings
+                found = cache.BoundedCache(
+                    HISTORY_CACHE, max_entries=512, fresh_ttl=s.record_every,
+                    max_age=HISTORY_PAST_TTL * 2, budget=layer.budget, executor=layer.executor,
+                    wait_timeout=3 * s.upstream_timeout + 10)
+                layer.caches[HISTORY_CACHE] = found
+    return found
+
+
+def recordings():
+    """The recording store of this deployment's settings (``OPTIONS_DASH_RECORD_DIR``)."""
+    from core import recorder
+
+    return recorder.Store.from_settings(_get().settings)
+
+
+def recorded_sessions(symbol: str) -> list[dt.date]:
+    """Dates with recorded levels for ``symbol`` up to today, ascending (cached briefly)."""
+    layer = _get()
+    sym = symbols.validate(symbol)
+    today = clock.today()
+    days = _recorded(layer).get(("sessions", sym, today),
+                                lambda: tuple(recordings().sessions(sym))).value
+    return [d for d in days if d <= today]
+
+
+def recorded_levels(symbol: str, day: dt.date) -> pd.DataFrame:
+    """Every levels row of ``symbol`` recorded on ``day`` up to ``clock.now()`` (see
+    :mod:`core.analytics.history` for the columns). Shared and read-only."""
+    layer = _get()
+    sym = symbols.validate(symbol)
+    now = clock.now()
+    past = day < now.date()
+    rows = _recorded(layer).get(("levels", sym, day),
+                                lambda: recordings().levels(sym, [day]),
+                                fresh_ttl=HISTORY_PAST_TTL if past else None).value
+    if past or rows.empty:
+        return rows
+    return rows[rows["snapshot"] <= pd.Timestamp(now)]
+
+
+def level_rows(symbol: str, sessions: int) -> pd.DataFrame:
+    """The levels rows of the last ``sessions`` recorded sessions (today's so far included)."""
+    days = recorded_sessions(symbol)[-sessions:]
+    parts = [recorded_levels(symbol, d) for d in days]
+    parts = [p for p in parts if not p.empty]
+    return pd.concat(parts, ignore_index=True) if parts else recordings().levels(symbol, [])
+
+
+def previous_oi(symbol: str) -> RecordedOI | None:
+    """The OI per contract recorded at the last snapshot of the last recorded session before
+    today (None when there is none): yesterday's OI for ΔOI, and the pre-market fallback."""
+    layer = _get()
+    sym = symbols.validate(symbol)
+    today = clock.today()
+    before = [d for d in recorded_sessions(sym) if d < today]
+    if not before:
+        return None
+    day = before[-1]
+
+    def load():
+        snaps = recordings().snapshots(sym, day)
+        if not snaps:
+            return None
+        at, path = snaps[-1]
+        cols = ["contract", "type", "strike", "expiry", "open_interest"]
+        return RecordedOI(day, at, recordings().read_columns(path, cols))
+
+    return _recorded(layer).get(("previous_oi", sym, day), load,
+                                fresh_ttl=HISTORY_PAST_TTL).value
+
+
+def oi_change(symbol: str, n: int | None = None) -> OIChange | None:
+    """ΔOI per contract of the next ``n`` expiries (strike-capped views) since the previous
+    session's recording; None without a recording."""
+    from core.analytics import history as hist
+
+    prev = previous_oi(symbol)
+    if prev is None:
+        return None
+    views = chains(symbol, n=n)
+    frame = pd.concat([c.frame for c in views], ignore_index=True)
+    as_of = max(c.as_of for c in views)
+    if not hist.oi_published(frame):
+        return OIChange(views[0].symbol, prev, as_of, None,
+                        "Today's open interest is not published yet (it comes after the open).")
+    key = ("oi_change", views[0].symbol, tuple(_source_key(c) for c in views), prev.snapshot)
+    frame = _recorded(_get()).get(key, lambda: hist.oi_change(frame, prev.frame)).value
+    return OIChange(views[0].symbol, prev, as_of, frame)
+
+
+def iv_history(symbol: str, tenor_days: float = 30.0) -> pd.DataFrame:
+    """One ATM IV per recorded session before today (its last snapshot), interpolated to
+    ``tenor_days`` (see :func:`core.analytics.history.iv_series`)."""
+    from core.analytics import history as hist
+
+    layer = _get()
+    sym = symbols.validate(symbol)
+    today = clock.today()
+    days = tuple(d for d in recorded_sessions(sym) if d < today)[-hist.FULL_YEAR_SESSIONS:]
+    if not days:
+        return hist.iv_series(recordings().levels(sym, []), tenor_days)
+
+    def load():
+        parts = [recorded_levels(sym, d) for d in days]
+        return hist.iv_series(pd.concat(parts, ignore_index=True), tenor_days)
+
+    return _recorded(layer).get(("iv_history", sym, days, tenor_days), load,
+                                fresh_ttl=HISTORY_PAST_TTL).value
+
+
+def current_tenor_iv(symbol: str, tenor_days: float = 30.0) -> float | None:
+    """Today's ``tenor_days`` ATM IV from the live chains bracketing it (as the recorder does)."""
+    from core import recorder
+    from core.analytics import history as hist
+
+    listed = expirations(symbol)
+    today = clock.today()
+    wanted = [e for e in recorder.select_expiries(listed, today, 0, (tenor_days,))] or listed[:1]
+    rows = []
+    for e in wanted:
+        kl = key_levels(symbol, e)
+        c = chain(symbol, e, strikes=_get().settings.max_strikes_hard)
+        rows.append({"t_years": clock.time_to_expiry(e, c.as_of), "atm_iv": kl.atm_iv})
+    return hist.tenor_iv(pd.DataFrame(rows, columns=["t_years", "atm_iv"]), tenor_days)
+
+
+def iv_rank(symbol: str, tenor_days: float = 30.0):
+    """IV rank / percentile of today's ``tenor_days`` ATM IV against the recorded sessions
+    (:class:`core.analytics.history.IVRank`; ``days`` = sessions of history)."""
+    from core.analytics import history as hist
+
+    past = iv_history(symbol, tenor_days)
+    return hist.iv_rank(past["iv"], current_tenor_iv(symbol, tenor_days))
+
+
+def level_history(symbol: str, sessions: int = 10) -> pd.DataFrame:
+    """Walls, zero gamma, max pain and the expected move of the last ``sessions`` completed
+    recorded sessions (see :func:`core.analytics.history.level_history`)."""
+    from core.analytics import history as hist
+
+    now = clock.now()
+    days = [d for d in recorded_sessions(symbol)
+            if d < now.date() or (clock.is_session(d) and now >= clock.session_close(d))]
+    days = tuple(days[-sessions:])
+    if not days:
+        return hist.level_history(recordings().levels(symbol, []), sessions)
+
+    def load():  # completed sessions never change: computed once, shared
+        rows = pd.concat([recorded_levels(symbol, d) for d in days], ignore_index=True)
+        return hist.level_history(rows, sessions)
+
+    key = ("level_history", symbols.validate(symbol), days, sessions)
+    ttl = None if days[-1] == now.date() else HISTORY_PAST_TTL  # today's close may still come
+    return _recorded(_get()).get(key, load, fresh_ttl=ttl).value
+
+
+def what_changed(symbol: str) -> dict:
+    """Now (live: quote + the front expiry's key levels) against today's first recorded
+    snapshot (``since_open``) and the previous session's last one (``since_yesterday``);
+    a side is None when it was not recorded. Keys: now, open, yesterday, since_open,
+    since_yesterday (see :func:`core.analytics.history.what_changed`)."""
+    from core.analytics import history as hist
+
+    sym = symbols.validate(symbol)
+    q = quote(sym)
+    front = expirations(sym)[0]
+    kl = key_levels(sym, front)
+    now = {"expiry": front, "price": q.price,
+           **{f: getattr(kl, f) for f in hist.CHANGE_FIELDS if f != "price"}}
+    today = clock.today()
+    days = recorded_sessions(sym)
+    rows_today = recorded_levels(sym, today) if today in days else None
+    before = [d for d in days if d < today]
+    rows_prev = recorded_levels(sym, before[-1]) if before else None
+    opened = None if rows_today is None else hist.snapshot_levels(rows_today, "first", front)
+    yesterday = None if rows_prev is None else hist.snapshot_levels(rows_prev, "last", front)
+    return {"now": now, "open": opened, "yesterday": yesterday,
+            "since_open": None if opened is None else hist.what_changed(now, opened),
+            "since_yesterday": None if yesterday is None else hist.what_changed(now, yesterday)}
+
+
+def replay_status() -> dict | None:
+    """None unless the source is the replay; then ``root``, ``last_date`` (the latest recorded
+    date up to today) and ``sources`` (what the recording was made from, e.g. {"simulated"}),
+    for the page header."""
+    layer = _get()
+    if layer.provider.name != "replay":
+        return None
+    store = layer.provider.store
+
+    def load():
+        days = [d for d in store.dates("chains") if d <= clock.today()]
+        sources: set = set()
+        if days:
+            for sym_dir in (store.root / "chains" / f"date={days[-1]}").glob("symbol=*"):
+                files = sorted(sym_dir.glob("[0-9]*.parquet"))
+                if files:
+                    sources.update(c.source for c in store.read_chains(files[0]))
+                    break
+        return {"root": str(store.root), "last_date": days[-1] if days else None,
+                "sources": frozenset(sources)}
+
+    return _recorded(layer).get(("replay_status", clock.today()), load).value

@@ -173,3 +173,34 @@ def group(name: str) -> list[str]:
 def dividend_yield(symbol: str) -> float:
     item = listing(symbol)
     return item.div_yield if item else 0.0
+
+
+# --- option contract symbols (OCC) -------------------------------------------------------------
+
+# root + YYMMDD + C/P + strike x 1000 on 8 digits: SPXW261120C06700000, TSLA1261120P00250000
+OCC_PATTERN = re.compile(
+    r"^(?P<root>[A-Z][A-Z0-9]*?)(?P<date>\d{6})(?P<kind>[CP])(?P<strike>\d{8})$")
+
+# Index option roots listed on the same monthly dates: AM-settled (last trade the day before,
+# settled on the expiry morning's opening prints) -> PM-settled (trades through the close).
+PM_SETTLED_ROOT = {"SPX": "SPXW", "NDX": "NDXP", "RUT": "RUTW"}
+AM_SETTLED_ROOTS = frozenset(PM_SETTLED_ROOT)
+
+
+def contract_root(contracts: pd.Series) -> pd.Series:
+    """OCC contract symbol -> its root: ``SPXW261120C06700000`` -> ``SPXW`` (NaN if unparsable).
+    Roots may hold digits (adjusted contracts such as ``TSLA1``)."""
+    return contracts.astype(str).str.extract(OCC_PATTERN)["root"]
+
+
+def contract_expiry(contracts: pd.Series) -> pd.Series:
+    """OCC contract symbol -> expiry date (NaT if unparsable)."""
+    dates = contracts.astype(str).str.extract(OCC_PATTERN)["date"]
+    return pd.to_datetime(dates, format="%y%m%d", errors="coerce").dt.date
+
+
+def is_adjusted_root(roots: pd.Series) -> pd.Series:
+    """True for the roots of adjusted contracts (after a split, merger or special dividend OCC
+    gives the old contracts a new root with a digit: ``AMD1``, ``TSLA1``): their deliverable is
+    not 100 shares, so their prices and OI must not be summed with standard contracts."""
+    return roots.astype(str).str.contains(r"\d$", regex=True) & roots.notna()

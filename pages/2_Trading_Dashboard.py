@@ -2,7 +2,7 @@
 
 The symbol's banner, price chart (VWAP, previous-day high/low, opening range, option levels),
 net GEX by strike, the GEX heatmap and unusual activity refresh in one fragment; the watchlist
-table is a shared scan (``core.fetch.scan`` with ``core.analytics.scanner.watch_task``) in
+table is a shared scan (``core.fetch.scan`` with ``core.analytics.dashboard.watch_task``) in
 another. Both refresh no faster than the chain's fresh TTL, with a pause toggle.
 """
 
@@ -13,14 +13,15 @@ import functools
 import streamlit as st
 
 from core import fetch, symbols
-from core.analytics import exposure, levels, scanner
+from core.analytics import dashboard, exposure, levels, scans
 from core.errors import DataError
 from core.ui import charts, charts_scan, layout, session, widgets
+from core.ui import history as history_ui
 
-WATCH_TASK = functools.partial(scanner.watch_task, source=fetch)
+WATCH_TASK = functools.partial(dashboard.watch_task, source=fetch)
 #: label -> (history period, bar interval, intraday?)
 TIMEFRAMES = {"5-min": ("2d", "5m", True), "30-min": ("5d", "30m", True),
-              "Daily": (scanner.DAILY_PERIOD, "1d", False)}
+              "Daily": (scans.DAILY_PERIOD, "1d", False)}
 UNUSUAL_TOP = 15
 
 WATCH_COLUMNS = {
@@ -67,7 +68,7 @@ UNUSUAL_COLUMNS = {
     "mid": st.column_config.NumberColumn("Mid", format="%.2f"),
     "iv": st.column_config.NumberColumn("IV", format="percent"),
     "premium": st.column_config.NumberColumn("Premium $", format="compact",
-                                             help="volume × mid × 100"),
+                                             help="day volume × current mid × 100"),
     "tier": st.column_config.TextColumn("Tier", help="premium ≥ $100k / $500k / $1M"),
     "side": st.column_config.TextColumn(
         "Side (approx.)", help="last ≥ ask → ask, ≤ bid → bid, else mid; a proxy from the "
@@ -100,17 +101,18 @@ def banner(sym, q, kl, ctx, active, tf) -> None:
     row[1].metric(f"RSI 14 ({tf})", fmt(ctx.rsi, ".0f", "n/a"),
                   help="Wilder RSI(14) of the chart's bars; > 70 overbought, < 30 oversold")
     em = kl.one_sigma_iv
-    em_pct = scanner.percent_of(em, kl.spot)
+    em_pct = dashboard.percent_of(em, kl.spot)
     row[2].metric("Expected move (1σ)", "n/a" if em is None else f"±{em:,.2f}",
                   None if em_pct is None else f"±{em_pct:.2f}%", delta_color="off",
                   delta_arrow="off",
                   help="S·σ·√T with ATM IV and T to this expiry's close (0DTE: the rest of "
-                       f"today). Straddle: {fmt(kl.straddle, none='n/a')} (≈ 0.85 × straddle "
-                       "is the ~50 % range).")
+                       f"today). Straddle: {fmt(kl.straddle, none='n/a')}, time value "
+                       f"{fmt(kl.straddle_time_value, none='n/a')} (call + put mid − |S − K|; "
+                       "0.85 × time value ≈ the ~50 % range).")
     row[3].metric("Most active strikes",
                   " · ".join(f"{k:,g}" for k in active["strike"]) or "none",
                   help="the three strikes with the most call + put volume today")
-    row[4].metric("Net GEX", scanner.money(kl.net_gex),
+    row[4].metric("Net GEX", scans.money(kl.net_gex),
                   help="Σ Γ × OI × 100 × S² × 0.01 ($ per 1 % move), calls +, puts −: "
                        "+ dealers long gamma (damping), − short gamma (amplifying)")
 
@@ -181,7 +183,7 @@ with layout.page("trading") as page:
             layout.show_error(exc)
             return
         layout.freshness_badge(q, chain)
-        ctx = scanner.price_context(bars, intraday)
+        ctx = dashboard.price_context(bars, intraday)
         banner(sym, q, kl, ctx, levels.most_active(chain.frame, 3), tf)
         layout.flags_caption(chain)
 
@@ -207,7 +209,7 @@ with layout.page("trading") as page:
 
         left, right = st.columns([1, 1])
         with left:
-            wide = fetch.derived("trading.gex_heatmap", scanner.gex_heatmap, heat_chains,
+            wide = fetch.derived("trading.gex_heatmap", dashboard.gex_heatmap, heat_chains,
                                  strikes=s.max_strikes)
             if wide.empty:
                 st.info("No GEX to map for these expiries.", icon=":material/info:")
@@ -219,7 +221,7 @@ with layout.page("trading") as page:
                                      "(puts), $ per 1 % move; blank = strike not listed.")
         with right:
             st.markdown(f"##### Unusual activity · {sym}")
-            unusual = fetch.derived("trading.unusual", scanner.unusual_table, full,
+            unusual = fetch.derived("trading.unusual", dashboard.unusual_table, full,
                                     top_n=UNUSUAL_TOP)
             if unusual.empty:
                 st.info("No contract passes the unusual-activity rules in these expiries.",
@@ -248,20 +250,21 @@ with layout.page("trading") as page:
             return
         done = widgets.scan_progress(job, f"{len(wl)} watchlist symbols")
         rows = [r for _, r in job.ordered_results()]
-        fresh = scanner.oldest(rows)
+        fresh = scans.oldest(rows)
         if fresh:
             layout.freshness_badge(fresh)
         if not done:
             st.info(f"Still scanning: {job.completed}/{job.total} done; showing those ready.",
                     icon=":material/hourglass_top:")
         if rows:
-            st.dataframe(scanner.watch_table(rows), hide_index=True, width="stretch",
+            st.dataframe(dashboard.watch_table(rows), hide_index=True, width="stretch",
                          column_config=WATCH_COLUMNS, height=38 + 35 * len(rows))
         if job.skipped:
             st.warning(f"Skipped {len(job.skipped)} of {job.total}:  \n"
-                       + "  \n".join(scanner.skipped_lines(job.skipped)),
+                       + "  \n".join(scans.skipped_lines(job.skipped)),
                        icon=":material/skip_next:")
         st.caption("Nearest expiry per symbol; trend, RSI, squeeze, breakout and MACD from daily "
                    "bars. Edit the watchlist on Home or the Command Center.")
 
     watchlist_section()
+    history_ui.symbol_history(sym, int(n_exp))  # recorded: ΔOI heatmap, IV rank, level history

@@ -44,15 +44,18 @@ CONTRACT_CONFIG = {
     "iv": NUM("IV", format="percent", help="Implied vol, annualised."),
     "delta": NUM("Δ", format="%.3f", help="Delta per $1 of the underlying (calls +, puts −)."),
     "gamma": NUM("Γ", format="%.4f", help="Gamma: change of Δ per $1."),
-    "theta": NUM("Θ", format="%.3f", help="Theta: $ per share per calendar day."),
+    "theta": NUM("Θ", format="%.3f",
+                 help="Theta: $ per share per calendar day; with less than a day left, the "
+                      "decay over the time left (θ per year × T)."),
     "vega": NUM("V", format="%.3f", help="Vega: $ per share per 1 vol point."),
     "breakeven": NUM("Breakeven", format="%.2f",
                      help="At expiry, per share: call K + mid, put K − mid."),
     "breakeven_pct": NUM("BE vs spot", format="%+.2f%%",
                          help="The move the underlying needs by expiry to break even."),
-    "prob_itm": NUM("P(ITM) ≈ |Δ|", format="percent",
-                    help="Probability of finishing in the money ≈ |Δ|: a rough, risk-neutral "
-                         "reading of delta, not a forecast."),
+    "prob_itm": NUM("P(ITM)", format="percent",
+                    help="Risk-neutral probability of finishing in the money: N(d₂) for a call, "
+                         "N(−d₂) for a put, d₂ = [ln(S/K) + (r − q − σ²/2)T] / (σ√T) with the "
+                         "contract's IV and T. Not a forecast."),
 }
 COMPARE_CONFIG = {
     "symbol": st.column_config.TextColumn("Symbol"),
@@ -78,16 +81,20 @@ COMPARE_CONFIG = {
     "net_gex": NUM("Net GEX", format="compact",
                    help="$ per 1% move; dealers long calls (+), short puts (−)."),
     "regime": st.column_config.TextColumn(
-        "Gamma", help="positive: spot above zero gamma (dealers damp moves); negative: below "
-                      "it (they amplify)."),
+        "Gamma regime", help="The sign of net GEX at spot (that expiry's full chain): positive "
+                             "· damped (dealers hedge against moves), negative · amplified "
+                             "(they hedge with them). Not a direction."),
+    "flip_pct": NUM("To flip", format="%+.2f%%",
+                    help="Distance from spot to zero gamma: (zero gamma − spot) ÷ spot × 100 "
+                         "(blank: none within ±15%)."),
 }
 
 
 def _gamma_summary(chains):
+    """Gamma levels of the loaded expiries' FULL chains (the strike cap is for display only)."""
     first = chains[0]
-    years = {c.expiry: clock.time_to_expiry(c.expiry, c.as_of) for c in chains}
     return walls.gamma_summary(walls.concat([c.frame for c in chains]), first.spot, first.rate,
-                               first.div_yield, years)
+                               first.div_yield, _years(chains))
 
 
 def _term(chains, today):
@@ -120,7 +127,9 @@ def filters_form(page: layout.Page, n_listed: int) -> tuple[int, int, walls.Find
         asked_str = c[1].number_input(
             "Strikes per expiry", min_value=2, max_value=s.max_strikes_hard,
             value=s.max_strikes, step=2, key=page.key("strikes"),
-            help=f"Strikes nearest spot in each expiry (at most {s.max_strikes}).")
+            help=f"Strikes nearest spot shown per expiry (at most {s.max_strikes}). A display "
+                 "cap only: zero gamma, net GEX, the 70% band and top strikes use the full "
+                 "chains.")
         kind = c[2].radio("Type", tuple(KINDS), format_func=KINDS.get, horizontal=True,
                           key=page.key("kind"))
         min_oi = c[3].number_input("Min OI", min_value=0, value=0, step=100,
@@ -144,10 +153,16 @@ def filters_form(page: layout.Page, n_listed: int) -> tuple[int, int, walls.Find
     return n_exp, n_str, f, [n for n in (note_exp, note_str) if n]
 
 
+def _years(chains) -> dict:
+    """expiry -> T in years from each chain's own as-of time (elapsed, to the expiry's close)."""
+    return {c.expiry: c.t_years for c in chains}
+
+
 def matching_section(chains, spot: float, f: walls.FinderFilters) -> int:
     today = clock.today()
     frame = walls.concat([c.frame for c in chains])
-    matches = walls.apply_filters(frame, spot, today, f)
+    matches = walls.apply_filters(frame, spot, today, f, _years(chains), chains[0].rate,
+                                  chains[0].div_yield)
     st.markdown(f"##### Contracts matching the filters · {len(matches):,} of {len(frame):,}")
     if matches.empty:
         st.info("No contract passes every filter. Widen the moneyness band, the DTE or |Δ| "
@@ -174,7 +189,8 @@ def chain_section(sym: str, listed: list[dt.date], n_str: int) -> None:
         st.info(f"**Empty chain.** The source lists {widgets.expiry_label(expiry)} but sent no "
                 "contracts.", icon=":material/info:")
         return
-    table = walls.with_finder_columns(c.frame, c.spot, clock.today())
+    table = walls.with_finder_columns(c.frame, c.spot, clock.today(), _years([c]), c.rate,
+                                      c.div_yield)
     tabs = st.tabs(["Calls", "Puts"])
     for tab, side in zip(tabs, ("call", "put")):
         with tab:
@@ -191,7 +207,7 @@ def chain_section(sym: str, listed: list[dt.date], n_str: int) -> None:
                              "are used.")
 
 
-def gamma_section(sym: str, chains, summary: walls.GammaSummary) -> None:
+def gamma_section(sym: str, chains, summary: walls.GammaSummary, n_str: int) -> None:
     st.markdown(f"##### Gamma across {len(chains)} expir{'y' if len(chains) == 1 else 'ies'}")
     spot = chains[0].spot
     left, right = st.columns(2)
@@ -205,22 +221,27 @@ def gamma_section(sym: str, chains, summary: walls.GammaSummary) -> None:
                          "net_gex": NUM("Net GEX", format="compact",
                                         help="$ per 1% move; calls +, puts −"),
                          "share": st.column_config.ProgressColumn(
-                             "Share of |GEX|", min_value=0.0, max_value=1.0, format="percent"),
+                             "Share of |GEX|", min_value=0.0, max_value=1.0, format="percent",
+                             help="|net GEX| of the strike ÷ Σ |net GEX| over every strike of "
+                                  "the full chains"),
                          "distance_pct": NUM("K vs spot", format="%+.2f%%"),
                      })
     with right:
         lines = [lv for lv in (charts.level("spot", spot),
                                charts.level("zero_gamma", summary.zero_gamma)) if lv]
         lines += charts_walls.band_levels(summary.band)
-        table = summary.by_strike
+        table = walls.near_spot(summary.by_strike, spot, n_str)
         layout.chart(charts.legend_below(rows=2, y=-0.22, fig=charts.net_bars(
             table["strike"], table["net_gex"], title=f"{sym} · net GEX by strike, "
                                                      f"{len(chains)} expiries", levels=lines)),
             key="finder-gex", levels=lines,
                      caption="GEX = Γ × OI × 100 × S² × 0.01 ($ per 1% move), summed over the "
-                             "loaded expiries; dealers assumed long calls (+), short puts (−).")
+                             "loaded expiries; dealers assumed long calls (+), short puts (−). "
+                             f"Levels from the full chains; the {n_str} strikes nearest spot "
+                             "shown.")
     if len(chains) > 1:
-        layout.chart(charts.heatmap(summary.heat, title=f"{sym} · net GEX by strike and expiry",
+        heat = walls.near_spot(summary.heat, spot, n_str)
+        layout.chart(charts.heatmap(heat, title=f"{sym} · net GEX by strike and expiry",
                                     spot=spot), key="finder-heat")
 
 
@@ -298,6 +319,8 @@ def main() -> None:
     for note in notes:
         st.info(note, icon=":material/straighten:")
     chains = [c for c in fetch.chains(sym, n=n_exp, strikes=n_str) if len(c.frame)]
+    full = [fetch.chain(sym, c.expiry, strikes=fetch.settings().max_strikes_hard)
+            for c in chains]
     if not chains:
         st.info(f"**Empty chains.** {sym} lists expiries but the source sent no contracts.",
                 icon=":material/info:")
@@ -307,30 +330,35 @@ def main() -> None:
     if MARKET_CLOSED in chains[0].flags:
         st.info("**Market closed** — bid/ask are zero, so mids and breakevens use last trades.",
                 icon=":material/bedtime:")
-    summary = fetch.derived("finder.gamma", _gamma_summary, chains)
+    summary = fetch.derived("finder.gamma", _gamma_summary, full)
     cards = st.columns(4)
     cards[0].metric("Spot", f"{spot:,.2f}", border=True,
                     help=f"{sym}, as of the chains' time.")
     band = summary.band
     cards[1].metric("70% gamma band", "n/a" if band is None else f"{band[0]:,.2f} – {band[1]:,.2f}",
                     border=True,
-                    help="The strike band around spot holding 70% of gross gamma (|call GEX| + "
-                         "|put GEX|) across the loaded expiries: an expected range.")
-    cards[2].metric("Zero gamma", "none in range" if summary.zero_gamma is None
-                    else f"{summary.zero_gamma:,.2f}", border=True,
-                    help="Spot level where the loaded expiries' total GEX, re-priced over "
-                         "spot ±15% with each contract's IV and T, changes sign.")
+                    help="The strikes nearest spot that together hold 70% of the gross gamma "
+                         "(|call GEX| + |put GEX|, $ per 1% move) of the loaded expiries' full "
+                         "chains: where hedging is concentrated, not a probability range.")
+    no_oi = "n/a: OI not published yet"
+    cards[2].metric("Zero gamma", no_oi if not summary.oi_published else "none in range"
+                    if summary.zero_gamma is None else f"{summary.zero_gamma:,.2f}", border=True,
+                    help="Spot level where the loaded expiries' total GEX (full chains), "
+                         "re-priced over spot ±15% with each contract's IV and T, changes sign "
+                         "(linear interpolation between grid points); price units.")
     sign = "−" if summary.net_gex < 0 else ""
-    cards[3].metric("Net GEX", f"{sign}${abs(summary.net_gex) / 1e6:,.1f}M", border=True,
-                    help="Σ Γ × OI × 100 × S² × 0.01 over the loaded expiries ($ per 1% "
-                         "move); dealers long calls (+), short puts (−).")
+    cards[3].metric("Net GEX", no_oi if not summary.oi_published
+                    else f"{sign}${abs(summary.net_gex) / 1e6:,.1f}M", border=True,
+                    help="Σ Γ × OI × 100 × S² × 0.01 over every strike of the loaded "
+                         "expiries' full chains ($ per 1% move); dealers long calls (+), short "
+                         "puts (−). Positive: hedging damps moves; negative: it amplifies them.")
     st.caption("Expiries loaded: " + ", ".join(widgets.expiry_label(c.expiry) for c in chains))
     with layout.section("matching"):
         matching_section(chains, spot, f)
     with layout.section("chain"):
         chain_section(sym, listed, n_str)
     with layout.section("gamma"):
-        gamma_section(sym, chains, summary)
+        gamma_section(sym, chains, summary, n_str)
     with layout.section("vol"):
         vol_section(sym, chains)
     with layout.section("compare"):

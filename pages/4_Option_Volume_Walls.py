@@ -17,6 +17,7 @@ from core import fetch
 from core.analytics import exposure, levels, technicals, walls
 from core.schema import MARKET_CLOSED
 from core.ui import charts, charts_walls, layout, widgets
+from core.ui import history as history_ui
 
 STACK_DEPTH = 3  # expiries stacked in the stacked-walls view
 KIND_CHOICES = ("volume", "oi", "gamma")
@@ -67,8 +68,10 @@ def summary_cards(kl: levels.KeyLevels, kind: str) -> None:
     cards[2].metric("Zero gamma", _fmt(kl.zero_gamma, none="none in range"),
                     _distance(kl.zero_gamma, kl.spot), delta_color="off", border=True,
                     help=LEVEL_HELP["zero_gamma"] + " Re-priced over spot ±15% with each "
-                    "contract's IV; dealers assumed long calls (+), short puts (−). Above it "
-                    "dealers damp moves, below it they amplify them.")
+                    "contract's IV; dealers assumed long calls (+), short puts (−). The delta "
+                    "is the distance to this flip. The regime is the sign of net GEX at spot, "
+                    "here **" + exposure.gamma_regime(kl.net_gex, kl.spot).label + "** "
+                    "(positive: hedging damps moves; negative: it amplifies them).")
     cards[3].metric("Max pain", _fmt(kl.max_pain), _distance(kl.max_pain, kl.spot),
                     delta_color="off", border=True,
                     help=LEVEL_HELP["max_pain"] + " Σ(P−K)·callOI below + Σ(K−P)·putOI above.")
@@ -83,7 +86,8 @@ def summary_cards(kl: levels.KeyLevels, kind: str) -> None:
                     None if pct is None else f"±{pct:.2f}% of spot", delta_color="off",
                     border=True,
                     help="1σ move to expiry from ATM IV: S·σ·√T (T to the expiry's close; for "
-                         "0DTE the rest of today's session). Straddle-based: "
+                         "0DTE the rest of today's session). Straddle-based, on its time value "
+                         "(call + put mid − |S − K|): "
                          f"×0.85 ≈ ±{_fmt(kl.range_50, none='n/a')} (~50% range), ×1.25 ≈ "
                          f"±{_fmt(kl.one_sigma_straddle, none='n/a')}.")
 
@@ -215,6 +219,7 @@ def main(page: layout.Page) -> None:
     if MARKET_CLOSED in view.flags:
         st.info("**Market closed** — bid/ask are zero, so mids, the straddle and the expected "
                 "move use last trades; volume is the last session's.", icon=":material/bedtime:")
+    history_ui.premarket_oi_section(sym, expiry, view)  # yesterday's OI before the open
 
     summary_cards(kl, kind)
     alerts(kl, within)

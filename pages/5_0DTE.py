@@ -2,7 +2,7 @@
 
 Layout: index picker and pause toggle (full reruns only), then one live fragment refreshed every
 ``zero_dte.refresh_seconds`` (never sooner than the chains' TTL): the session timer, the
-divergence flags, and one column per index with price, expected move, levels, bias badge,
+divergence flags, and one column per index with price, expected move, levels, gamma regime badge,
 0.3 % alerts and volume by strike. Every number comes from core.fetch / core.analytics; the
 fragment takes only the tuple of symbols, so its stored state is a few bytes.
 """
@@ -12,19 +12,22 @@ from __future__ import annotations
 import streamlit as st
 
 from core import clock, fetch, symbols
-from core.analytics import levels, zero_dte
+from core.analytics import exposure, levels, zero_dte
 from core.errors import DataError
-from core.schema import FLAG_TEXT
+from core.schema import chain_notes
 from core.ui import charts, charts_0dte, layout
 
 DEFAULT_INDEXES = ("SPY", "QQQ", "^SPX", "IWM")
 CHART_LEVELS = ("spot", "zero_gamma", "max_pain", "em_upper", "em_lower")
-BIAS_BADGE = {"above": ("green", "Above zero gamma"), "below": ("red", "Below zero gamma"),
-              "at": ("gray", "At zero gamma"), "unknown": ("gray", "Zero gamma not in range")}
-BIAS_HELP = ("Bias = spot vs the zero-gamma level (the spot where dealers' re-priced total GEX "
-             "changes sign; GEX calls +, puts −). Above: usually the positive-gamma side, where "
-             "dealer hedging damps moves. Below: the negative-gamma side, where hedging can "
-             "amplify them.")
+REGIME_BADGE = {"positive": ("green", "Positive gamma · moves damped"),
+                "negative": ("red", "Negative gamma · moves amplified"),
+                "flat": ("gray", "Net gamma flat"), "unknown": ("gray", "Gamma n/a (no OI)")}
+REGIME_HELP = ("Gamma regime = the sign of net GEX at spot (Σ Γ × OI × 100 × S² × 0.01 over "
+               "today's full chain, $ per 1% move; dealers assumed long calls +, short puts −). "
+               "Positive: dealers hedge against moves, which damps them; negative: they hedge "
+               "with moves, which amplifies them. It says damped / amplified, not up / down. "
+               "The % is the distance from spot to zero gamma (the flip): (zero gamma − spot) "
+               "÷ spot × 100.")
 LEVELS_HELP = "  \n".join(
     f"**{charts.LEVELS[k][0]}**: {charts.LEVELS[k][1]}." for k in
     ("zero_gamma", "max_pain", "call_wall_oi", "call_wall_volume", "call_wall_gamma",
@@ -75,7 +78,8 @@ def load(sym: str, status: clock.MarketStatus) -> dict:
     chain = fetch.chain(sym, choice.expiry)
     kl = fetch.key_levels(sym, choice.expiry)
     return {"choice": choice, "quote": quote, "chain": chain, "kl": kl,
-            "bias": zero_dte.bias(kl.spot, kl.zero_gamma)}
+            "bias": zero_dte.bias(kl.spot, kl.zero_gamma),
+            "regime": exposure.gamma_regime(kl.net_gex, kl.spot, kl.zero_gamma)}
 
 
 def show_column(sym: str, data: dict) -> None:
@@ -84,16 +88,17 @@ def show_column(sym: str, data: dict) -> None:
     if choice.expiry is None:
         st.info(f"{sym}: no listed expiry.", icon=":material/event_busy:")
         return
-    quote, chain, kl, b = data["quote"], data["chain"], data["kl"], data["bias"]
+    quote, chain, kl = data["quote"], data["chain"], data["kl"]
     tag = "green" if choice.is_0dte else "orange"
     st.markdown(f":{tag}-badge[{choice.label}]")
     layout.freshness_badge(chain, quote)
     st.metric(f"{sym} price", f"{quote.price:,.2f}",
               f"{quote.change:+,.2f} ({quote.change_pct:+.2f}%)",
               help="Last price and change vs the previous close.")
-    color, text = BIAS_BADGE[b.state]
-    dist = "" if b.distance_pct is None else f" ({b.distance_pct:+.2f}%)"
-    st.markdown(f":{color}-badge[{text}{dist}]", help=BIAS_HELP)
+    regime = data["regime"]
+    color, text = REGIME_BADGE[regime.state]
+    flip = "" if regime.flip_pct is None else f" · flip {regime.flip_pct:+.2f}%"
+    st.markdown(f":{color}-badge[{text}{flip}]", help=REGIME_HELP)
     rng = zero_dte.expected_range(kl)
     horizon = "rest of session" if choice.is_0dte else f"to {choice.expiry:%a} close"
     if rng.move is None:
@@ -104,7 +109,9 @@ def show_column(sym: str, data: dict) -> None:
                     f"±{fmt(kl.range_50)}",
                     help="1σ = S·σ·√T with the ATM IV and T the time left to the expiry's close "
                          "(for 0DTE: the rest of today's session, at least 5 minutes). "
-                         "Straddle × 0.85 ≈ the move with ~50% odds of being exceeded.")
+                         "Straddle range = 0.85 × the ATM straddle's time value (call + put mid "
+                         "− |S − K|: late in a 0DTE most of the straddle is intrinsic value, "
+                         "which is no move) ≈ the move with ~50% odds of being exceeded.")
     st.markdown(
         f"**Zero gamma** {fmt(kl.zero_gamma)} · **Max pain** {fmt(kl.max_pain)}  \n"
         f"**Call wall** OI {fmt(kl.call_wall_oi, ',.0f')} · vol "
@@ -179,9 +186,8 @@ def live_section(indexes: tuple[str, ...]) -> None:
     st.caption("Volume by strike: contracts traded today, calls green above zero, puts red below. "
                "Lines: " + " · ".join(f"**{charts.LEVELS[k][0]}** ({charts.LEVELS[k][3]}) — "
                                       f"{charts.LEVELS[k][1]}" for k in CHART_LEVELS))
-    notes = sorted(set().union(*(d["chain"].flags for d in good.values())))
-    if notes:
-        st.caption("Data notes: " + " · ".join(FLAG_TEXT[f] for f in notes if f in FLAG_TEXT))
+    for sym, data in good.items():
+        st.caption(f"Data notes, {sym}: " + " · ".join(chain_notes(data["chain"])))
 
 
 with layout.page("zero_dte") as page:

@@ -15,7 +15,7 @@ import streamlit as st
 from core import clock, fetch, symbols
 from core.analytics import exposure, levels, zero_dte
 from core.errors import DataError
-from core.schema import FLAG_TEXT
+from core.schema import chain_notes
 from core.ui import charts, charts_0dte, layout, widgets
 
 CHART_LEVELS = ("spot", "zero_gamma", "call_wall_gamma", "put_wall_gamma", "call_wall_oi",
@@ -84,7 +84,6 @@ def index_section(index: str) -> None:
     with head[1]:
         layout.freshness_badge(chain, quote)
     sig = zero_dte.signal(kl.spot, kl.zero_gamma, kl.pc_volume)
-    b = zero_dte.bias(kl.spot, kl.zero_gamma)
     rng = zero_dte.expected_range(kl)
     c = st.columns([1.5, 1, 1, 1, 1, 1])
     with c[0]:
@@ -94,11 +93,14 @@ def index_section(index: str) -> None:
     c[1].metric(f"{index} price", f"{quote.price:,.2f}",
                 f"{quote.change:+,.2f} ({quote.change_pct:+.2f}%)",
                 help="Last price and change vs the previous close.")
+    regime = exposure.gamma_regime(kl.net_gex, kl.spot, kl.zero_gamma)
     c[2].metric("Zero gamma", fmt(kl.zero_gamma),
-                None if b.distance_pct is None else f"{b.distance_pct:+.2f}% · spot {b.state}",
-                delta_color="normal" if b.state in ("above", "below") else "off",
-                help=charts.LEVELS["zero_gamma"][1] + " (GEX: calls +, puts −). Spot above it: "
-                     "usually the damping, positive-gamma side; below: the amplifying side.")
+                f"{regime.label}" + ("" if regime.flip_pct is None
+                                     else f" · flip {regime.flip_pct:+.2f}%"),
+                delta_color="off", delta_arrow="off",
+                help=charts.LEVELS["zero_gamma"][1] + " (GEX: calls +, puts −). Below it: the regime, from the SIGN of net GEX at spot — positive: "
+                     "dealer hedging damps moves; negative: it amplifies them — and the distance "
+                     "to the flip, (zero gamma − spot) ÷ spot × 100.")
     c[3].metric("Expected move (1σ)", "n/a" if rng.move is None else f"±{rng.move:,.2f}",
                 None if rng.move_pct is None else f"±{rng.move_pct:.2f}% of spot",
                 delta_color="off", delta_arrow="off",
@@ -143,7 +145,7 @@ def index_section(index: str) -> None:
         column_config={"price": st.column_config.NumberColumn(format="%.2f"),
                        "vs spot %": st.column_config.NumberColumn(
                            format="%+.2f%%", help="(level − spot) / spot × 100")})
-    notes = [FLAG_TEXT[f] for f in sorted(chain.flags) if f in FLAG_TEXT]
+    notes = chain_notes(chain)
     if notes:
         st.caption("Data notes: " + " · ".join(notes))
 
@@ -174,20 +176,21 @@ def mag7_section(names: tuple[str, ...]) -> None:
             expiry, quote, kl = loaded[sym]
             shown.append(quote)
             rng = zero_dte.expected_range(kl)
-            b = zero_dte.bias(kl.spot, kl.zero_gamma)
+            regime = exposure.gamma_regime(kl.net_gex, kl.spot, kl.zero_gamma)
             st.metric(sym, f"{quote.price:,.2f}", f"{quote.change_pct:+.2f}%",
                       help="Last price and change vs the previous close.")
             em = "n/a" if rng.move is None else f"±{rng.move:,.2f} (±{rng.move_pct:.1f}%)"
             days = widgets.dte(expiry)
-            side = {"above": ":green[▲ above zero gamma]", "below": ":red[▼ below zero gamma]"
-                    }.get(b.state, ":gray[zero gamma n/a]")
+            side = {"positive": ":green[γ+ damped]", "negative": ":red[γ− amplified]"
+                    }.get(regime.state, ":gray[gamma n/a]")
             st.markdown(f"{expiry:%a %d %b} · {'0DTE' if days == 0 else f'{days} DTE'}  \n"
                         f":green[Call wall] **{fmt(kl.call_wall_oi, ',.0f')}**  \n"
                         f":red[Put wall] **{fmt(kl.put_wall_oi, ',.0f')}**  \n"
                         f"EM **{em}**  \n{side}",
                         help="Nearest listed expiry. Walls: strikes with the most call / put "
                              "open interest. EM: 1σ expected move to that expiry's close "
-                             "(S·σ·√T, ATM IV). Badge: spot vs the zero-gamma level.")
+                             "(S·σ·√T, ATM IV). Badge: the gamma regime, the sign of net GEX "
+                             "at spot (+ damped, − amplified).")
     if shown:
         layout.freshness_badge(*shown)
 

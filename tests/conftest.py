@@ -8,9 +8,15 @@ from __future__ import annotations
 
 import collections
 import os
+import tempfile
 
 os.environ["OPTIONS_DASH_PROVIDER"] = "simulated"
 os.environ.pop("OPTIONS_DASH_NOW", None)
+# no test reads a developer's own recordings (data/recordings): an empty folder unless a test
+# points OPTIONS_DASH_RECORD_DIR elsewhere
+EMPTY_RECORDINGS = os.path.join(tempfile.mkdtemp(prefix="od-no-recordings-"), "none")
+KEEP_ENV = ("OPTIONS_DASH_PROVIDER", "OPTIONS_DASH_RECORD_DIR")
+os.environ["OPTIONS_DASH_RECORD_DIR"] = EMPTY_RECORDINGS
 
 import pytest  # noqa: E402
 
@@ -66,8 +72,9 @@ class CountingProvider:
 def _isolated(monkeypatch):
     """Each test: settings from a clean env, the clock frozen mid-session, a fresh fetch layer."""
     for key in list(os.environ):
-        if key.startswith("OPTIONS_DASH_") and key != "OPTIONS_DASH_PROVIDER":
+        if key.startswith("OPTIONS_DASH_") and key not in KEEP_ENV:
             monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("OPTIONS_DASH_RECORD_DIR", EMPTY_RECORDINGS)
     config.reload()
     with clock.frozen(TRADING_DAY):
         fetch.reset()

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import gc
+import sys
 import threading
 import time
+import tracemalloc
+import weakref
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from core import cache
@@ -38,10 +43,78 @@ def frame(rows: int) -> pd.DataFrame:
     return pd.DataFrame({"x": np.arange(rows, dtype="float64"), "s": [f"c{i}" for i in range(rows)]})
 
 
-def test_sizeof_counts_dataframe_deep_bytes():
-    f = frame(100)
-    assert cache.sizeof(f) == f.memory_usage(deep=True, index=True).sum()
-    assert cache.sizeof([f, f]) > 2 * cache.sizeof(f)
+def _freed_when_dropped(make, *alive) -> tuple[int, int]:
+    """(sizeof, bytes freed) for the value ``make()`` builds: what tracemalloc (Python objects
+    and numpy buffers) and pyarrow's memory pool (Arrow buffers) see released when the last
+    reference to it goes. ``alive``: values it may share with, kept alive and excluded."""
+    make()  # first call: lazy imports and pandas' one-off caches are not the value's
+    value = make()
+    counted = cache.sizeof(value, exclude=alive)
+    gc.collect()
+    traced, pooled = tracemalloc.get_traced_memory()[0], pa.total_allocated_bytes()
+    del value
+    gc.collect()
+    return counted, (traced - tracemalloc.get_traced_memory()[0]
+                     + pooled - pa.total_allocated_bytes())
+
+
+@pytest.fixture
+def traced():
+    tracemalloc.start()
+    yield
+    tracemalloc.stop()
+
+
+def _chain(symbol, which):
+    from core import fetch
+    from core.providers.simulated import SimulatedProvider
+
+    provider = SimulatedProvider()
+    expiry = provider.expirations(symbol)[which]
+    return fetch.with_greeks(provider.chain(symbol, expiry), 0.04)
+
+
+@pytest.mark.parametrize("symbol, which", [("SPY", 0), ("^SPX", 0), ("F", 0), ("AAPL", -1)])
+def test_sizeof_of_a_chain_is_what_its_release_frees(traced, symbol, which):
+    """numpy blocks, the Arrow-backed string columns, the frame's structure, the metadata."""
+    counted, freed = _freed_when_dropped(lambda: _chain(symbol, which))
+    assert freed > 20_000  # a real chain, not an empty measurement
+    assert abs(counted - freed) <= 0.10 * freed, (counted, freed)
+
+
+def test_sizeof_of_other_values_is_what_their_release_frees(traced):
+    cases = {
+        "arrow strings": lambda: frame(2000),
+        "object strings": lambda: frame(2000).astype({"s": object}),
+        "a label lookup's engine": lambda: (f := frame(500), f["x"])[0],
+        "containers of frames": lambda: {"a": [frame(300), frame(100)], "b": (np.ones(5000),)},
+    }
+    for name, make in cases.items():
+        counted, freed = _freed_when_dropped(make)
+        assert abs(counted - freed) <= 0.10 * freed, (name, counted, freed)
+
+
+def test_sizeof_of_a_capped_view_counts_only_what_it_does_not_share(traced):
+    from core import fetch
+
+    full = _chain("SPY", 0)
+    counted, freed = _freed_when_dropped(lambda: fetch.cap_strikes(full, 20), full)
+    assert abs(counted - freed) <= 0.10 * freed, (counted, freed)
+    assert counted < 0.6 * cache.sizeof(full)
+
+
+def test_sizeof_counts_shared_objects_and_buffers_once():
+    f = frame(1000)
+    data_only = f.memory_usage(deep=True, index=True).sum()
+    alone = cache.sizeof(f)
+    assert alone > data_only  # the frame's structure counts too
+    assert cache.sizeof([f, f]) == alone + sys.getsizeof([f, f])  # one frame, two pointers
+    base = np.zeros(100_000)
+    views = [base[:10], base[10:20], base]
+    assert cache.sizeof(views) < base.nbytes + 1_000  # three arrays, one buffer
+    assert cache.sizeof(base[:10], exclude=[base]) < 200  # its buffer is the base's
+    strings = pa.array([f"s{i}" for i in range(10_000)])
+    assert cache.sizeof([strings, strings.slice(0, 10)]) < 1.1 * strings.nbytes + 1_000
 
 
 def test_hit_returns_the_same_shared_object_without_calling_loader(timer):
@@ -226,3 +299,170 @@ def test_rate_limiter_spaces_calls_and_backs_off():
     assert limiter.penalise() == 10  # doubles
     limiter.reward()
     assert limiter.stats()["backoff_level"] == 0
+
+
+# --- views: values derived from an entry live on it -------------------------------------------
+
+def test_a_view_lives_on_its_entry_counted_in_its_bytes(timer):
+    c, budget = make(timer=timer)
+    value = frame(1000)
+    c.get("k", lambda: value)
+    before = c.stats()["bytes"]
+    calls = []
+
+    def head(f):
+        calls.append(1)
+        return f.head(10).copy()
+
+    first = c.view("k", value, "head", head)
+    assert c.view("k", value, "head", head) is first and calls == [1]
+    s = c.stats()
+    assert s["entries"] == 1 and s["views"] == 1 and (s["view_hits"], s["view_misses"]) == (1, 1)
+    # the value is measured again with its view (reading a frame adds a little pandas
+    # bookkeeping to it), the view without what it shares with the value
+    extra = cache.sizeof(first, exclude=[value])
+    assert s["bytes"] == pytest.approx(cache.sizeof(value) + extra, rel=0.02)
+    assert s["bytes"] >= before + extra and budget.currsize == s["bytes"]
+
+
+def test_a_view_that_is_its_value_costs_nothing(timer):
+    c, budget = make(timer=timer)
+    value = frame(100)
+    c.get("k", lambda: value)
+    before = c.stats()["bytes"]
+    assert c.view("k", value, "same", lambda f: f) is value
+    s = c.stats()
+    assert s["views"] == 1 and s["bytes"] == budget.currsize
+    assert s["bytes"] == pytest.approx(before, rel=0.02)  # the value, measured again; no copy
+
+
+@pytest.mark.parametrize("how", ["capacity", "expired", "budget", "refreshed", "cleared"])
+def test_a_view_dies_with_its_entry(timer, how):
+    budget = cache.ByteBudget(cache.sizeof(frame(1000)) * 3)
+    c = cache.BoundedCache("v", max_entries=2, fresh_ttl=10, max_age=100, budget=budget,
+                           timer=timer)
+    value = frame(1000)
+    c.get("k", lambda: value)
+    alive = weakref.ref(c.view("k", value, "head", lambda f: f.head(10).copy()))
+    source = weakref.ref(value)
+    del value
+    if how == "capacity":
+        c.get(1, lambda: frame(10))
+        c.get(2, lambda: frame(10))
+    elif how == "expired":
+        timer.t += 101
+        len(c)
+    elif how == "budget":
+        other = cache.BoundedCache("w", max_entries=9, fresh_ttl=10, max_age=100, budget=budget,
+                                   timer=timer)
+        for i in range(3):
+            other.get(i, lambda: frame(1000))
+    elif how == "refreshed":
+        c.put("k", frame(1000))
+    else:
+        c.clear()
+    gc.collect()
+    assert alive() is None and source() is None  # nothing keeps the old value alive
+    assert c.stats()["views"] == 0
+    assert budget.currsize == sum(x.stats()["bytes"] for x in cache.REGISTRY.values()
+                                  if x._budget is budget)
+
+
+def test_a_view_of_a_superseded_value_is_served_not_kept(timer):
+    c, _ = make(timer=timer)
+    old = frame(100)
+    c.get("k", lambda: old)
+    c.put("k", frame(100))  # refreshed: the entry no longer holds ``old``
+    before = c.stats()["bytes"]
+    view = c.view("k", old, "head", lambda f: f.head(3))
+    assert len(view) == 3 and c.stats()["views"] == 0 and c.stats()["bytes"] == before
+
+
+def test_views_per_entry_are_capped_and_their_bytes_returned(timer):
+    c, budget = make(timer=timer)
+    value = frame(1000)
+    c.get("k", lambda: value)
+    base = c.stats()["bytes"]
+    for n in range(cache.MAX_VIEWS + 5):
+        c.view("k", value, ("head", n), lambda f, n=n: f.head(n + 1).copy())
+    s = c.stats()
+    assert s["views"] == cache.MAX_VIEWS
+    views = c._store["k"].views
+    assert s["bytes"] == pytest.approx(
+        cache.sizeof(value) + sum(cache.sizeof(v, exclude=[value]) for v, _ in views.values()),
+        rel=0.02)
+    assert s["bytes"] > base and s["bytes"] == budget.currsize
+
+
+def test_a_view_too_large_for_the_budget_is_served_not_kept(timer):
+    c, budget = make(budget_bytes=cache.sizeof(frame(100)) * 3, timer=timer)
+    value = frame(100)
+    c.get("k", lambda: value)
+    big = c.view("k", value, "big", lambda f: frame(5000))
+    assert len(big) == 5000 and c.stats()["views"] == 0
+    assert c.stats()["evictions_by_reason"]["too_large"] == 1
+    assert c.peek("k") is value and budget.currsize == c.stats()["bytes"]
+
+
+def test_a_view_is_computed_once_for_concurrent_callers(timer):
+    c, _ = make(timer=timer)
+    value = frame(100)
+    c.get("k", lambda: value)
+    calls = []
+    gate = threading.Event()
+
+    def slow(f):
+        calls.append(1)
+        gate.wait(2)
+        return f.head(5).copy()
+
+    with cf.ThreadPoolExecutor(20) as pool:
+        futures = [pool.submit(c.view, "k", value, "head", slow) for _ in range(20)]
+        deadline = time.monotonic() + 10
+        while c.stats()["view_joins"] < 19 and time.monotonic() < deadline:
+            time.sleep(0.01)  # wait for the state: one computing, 19 waiting on it
+        gate.set()
+        views = [f.result() for f in futures]
+    assert c.stats()["view_joins"] == 19
+    assert len(calls) == 1 and all(v is views[0] for v in views)
+
+
+# --- the form values are kept in ---------------------------------------------------------------
+
+def test_compact_frame_keeps_the_data_in_fewer_objects(traced):
+    from core import fetch
+
+    chain = _chain("SPY", 0)
+    compact = fetch.compact_chain(chain)
+    assert compact.frame.equals(chain.frame) and list(compact.frame.columns) == list(
+        chain.frame.columns)
+    assert len(compact.frame._mgr.blocks) < len(chain.frame._mgr.blocks)
+    assert cache.sizeof(compact) < 0.85 * cache.sizeof(chain)
+    # every compacted frame with these columns shares one column Index (engine built once)
+    other = fetch.compact_chain(_chain("AAPL", 1))
+    assert other.frame.columns is compact.frame.columns
+    assert "_engine" in compact.frame.columns._cache
+    # shared, so counted in no value: what a compact chain's release frees is what it counts
+    counted, freed = _freed_when_dropped(lambda: fetch.compact_chain(_chain("F", 0)))
+    assert abs(counted - freed) <= 0.10 * freed, (counted, freed)
+
+
+def test_a_cache_keeps_loaded_values_in_their_compact_form(timer):
+    c, _ = make(timer=timer)
+    c.compact = cache.compact_frame
+    loose = frame(100)
+    kept = c.get("k", lambda: loose).value
+    assert kept is not loose and kept.equals(loose) and c.peek("k") is kept
+    assert c.get("k", lambda: pytest.fail("cached")).value is kept
+    c.put("p", loose)
+    assert c.peek("p") is not loose and c.peek("p").equals(loose)
+
+
+def test_dead_copy_on_write_references_are_swept_before_a_frame_is_measured():
+    f = frame(100)
+    for _ in range(50):
+        f["x"].sum()  # each read leaves a dead weakref in the block's reference list
+    grown = cache.sizeof(f)
+    cache.sweep_dead_references(f)
+    assert all(len(b.refs.referenced_blocks) == 1 for b in f._mgr.blocks)
+    assert cache.sizeof(f) < grown - 40 * 80  # the dead weakrefs were most of the growth

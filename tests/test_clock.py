@@ -72,6 +72,17 @@ def test_time_to_expiry_measured_to_the_close_in_365_day_years():
     assert clock.remaining_session_years(at("2026-11-20 15:59:59")) == clock.MIN_T_YEARS
 
 
+def test_time_to_expiry_is_elapsed_time_across_a_dst_change():
+    # US clocks fall back on Sun 2026-11-01 02:00 EDT -> 01:00 EST: Fri 16:00 EDT (20:00 UTC)
+    # to Mon 16:00 EST (21:00 UTC) is 73 hours elapsed, not the 72 of the wall clock.
+    assert clock.time_to_expiry(D(2026, 11, 2), at("2026-10-30 16:00")) * 365 * 24 \
+        == pytest.approx(73.0)
+    assert clock.elapsed_seconds(at("2026-10-30 16:00"), at("2026-11-02 16:00")) == 73 * 3600
+    # spring forward (Sun 2026-03-08): Fri 16:00 EST -> Mon 16:00 EDT is 71 h
+    assert clock.time_to_expiry(D(2026, 3, 9), at("2026-03-06 16:00")) * 365 * 24 \
+        == pytest.approx(71.0)
+
+
 def test_last_session():
     assert clock.last_session(at("2026-11-20 08:00")) == D(2026, 11, 19)
     assert clock.last_session(at("2026-11-20 10:00")) == D(2026, 11, 20)

@@ -22,7 +22,7 @@ def test_defaults_and_env_overrides():
 def test_bad_env_values_are_clear_errors():
     with pytest.raises(ValueError, match="OPTIONS_DASH_MAX_STRIKES"):
         config.from_env({"OPTIONS_DASH_MAX_STRIKES": "many"})
-    with pytest.raises(ValueError, match="auto, yahoo or simulated"):
+    with pytest.raises(ValueError, match="auto, yahoo, simulated or replay"):
         config.from_env({"OPTIONS_DASH_PROVIDER": "bloomberg"})
 
 

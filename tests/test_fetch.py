@@ -37,6 +37,28 @@ def test_chain_is_canonical_with_greeks_and_capped(upstream):
     assert c.frame.loc[~c.frame["iv_ok"], "gamma"].isna().all()
 
 
+def test_simulated_chains_get_price_consistent_ivs_not_the_vendors(upstream):
+    """The simulated market sends a vendor-like IV column (noisy, far too low on short tenors)
+    and option quotes 30 min older than the spot, like Yahoo. The fetch layer's IVs come from
+    the mids at the quotes' time: a call and a put of one strike agree (one σ per strike on the
+    parity forward), the vendor's are vol points away, and the forward implies the quotes' older
+    spot."""
+    for expiry in fetch.expirations("SPY")[:2]:  # the 0DTE and the next day
+        c = fetch.chain("SPY", expiry, strikes=200)
+        f = c.frame
+        near = (f["iv_source"] == "mid") & ((f["strike"] / c.spot - 1).abs() < 0.015) \
+            & (f["bid"] > 0.05)  # quotes with some time value: ticks do not dominate the σ
+        solved = f[near].pivot_table(index="strike", columns="type", values=["iv", "vendor_iv"])
+        solved = solved.dropna()
+        ours = (solved[("iv", "call")] - solved[("iv", "put")]).abs()
+        vendor_off = (solved["vendor_iv"] - solved["iv"]).abs().stack()
+        assert len(solved) >= 5
+        assert ours.median() < 0.002 and vendor_off.median() > 0.02
+        assert c.quotes_lag == pytest.approx(30 * 60)
+        assert abs(c.implied_spot - c.spot) > 1e-3     # priced against the quotes' own spot
+        assert f["iv_source"].isin(["mid", "pair"]).mean() > 0.8
+
+
 def test_strike_caps_are_clamped(upstream):
     expiry = fetch.expirations("SPY")[1]
     assert fetch.chain("SPY", expiry, strikes=10).frame["strike"].nunique() == 10
@@ -181,10 +203,10 @@ def test_superseded_derived_results_are_dropped(upstream):
     old = fetch.chain("SPY", expiry)
     fetch.derived("oi", lambda c: int(c.frame["open_interest"].sum()), old)
     derived = fetch._get().caches["derived"]
-    assert len(derived) == 2  # the 40-strike view and "oi", both of this version
+    assert len(derived) == 1  # "oi" (the 40-strike view lives on the chain's entry)
     clock.advance(s.ttl_chain_far + 1)
-    assert len(derived) == 0  # both expired: the version is superseded
-    assert derived.stats()["evictions_by_reason"]["expired"] == 2
+    assert len(derived) == 0  # expired: the version is superseded
+    assert derived.stats()["evictions_by_reason"]["expired"] == 1
     assert s.ttl_chain_far + 1 < s.ttl_chain_far * s.stale_factor  # well before the max age
 
 
@@ -253,3 +275,123 @@ def test_remote_sources_pass_the_rate_limiter_and_back_off(upstream):
     with pytest.raises(RateLimited):
         fetch.quote("MSFT")
     assert fetch.limiter_stats()["backoff_level"] == 1  # every caller now waits it out
+
+
+# --- one chain alive per entry (issue 12) ------------------------------------------------------
+
+def _small_chain_cache(monkeypatch, upstream, **env) -> int:
+    """A fresh layer whose chain cache holds few entries (its cap follows the watchlist and
+    expiry caps); returns that cap."""
+    monkeypatch.setenv("OPTIONS_DASH_MAX_WATCHLIST", "1")
+    monkeypatch.setenv("OPTIONS_DASH_MAX_EXPIRIES", "1")
+    for name, value in env.items():
+        monkeypatch.setenv(f"OPTIONS_DASH_{name}", str(value))
+    config.reload()
+    fetch.reset(upstream)
+    return fetch._get().caches["chain"].max_entries
+
+
+def _universe_keys(n: int) -> list:
+    from core import symbols
+
+    keys = [(s, e) for s in symbols.universe() for e in fetch.expirations(s)]
+    assert len(keys) >= n
+    return keys[:n]
+
+
+def test_an_uncapped_view_is_the_chains_own_entry(upstream):
+    expiry = fetch.expirations("SPY")[0]
+    wide = fetch.chain("SPY", expiry, strikes=200)  # this chain has fewer than 200 strikes
+    caches = fetch._get().caches
+    assert wide is caches["chain"].peek(("SPY", expiry)) and STRIKES_CAPPED not in wide.flags
+    assert fetch.chain("SPY", expiry, strikes=200) is wide
+    assert len(caches["derived"]) == 0  # no second entry
+    chain_stats = caches["chain"].stats()
+    assert chain_stats["bytes"] == pytest.approx(cache.sizeof(wide), rel=0.02)  # counted once
+    narrow = fetch.chain("SPY", expiry, strikes=10)
+    assert narrow.frame["strike"].nunique() == 10 and STRIKES_CAPPED in narrow.flags
+    # the capped view counts in its chain's entry, less what it shares with it (pandas adds a
+    # little copy-on-write bookkeeping to a frame as it is read, hence approx)
+    assert caches["chain"].stats()["bytes"] == pytest.approx(
+        cache.sizeof(wide) + cache.sizeof(narrow, exclude=[wide]), rel=0.02)
+    assert caches["chain"].stats()["views"] == 2 and len(caches["derived"]) == 0
+
+
+def test_an_evicted_chain_frees_its_memory_whatever_views_were_read(monkeypatch, upstream):
+    import gc
+    import weakref
+
+    cap = _small_chain_cache(monkeypatch, upstream)
+    keys = _universe_keys(cap + 5)
+    first = [weakref.ref(fetch.chain(*keys[0], strikes=200)),
+             weakref.ref(fetch.chain(*keys[0], strikes=6))]
+    for key in keys[1:]:
+        fetch.chain(*key, strikes=200)
+    assert fetch._get().caches["chain"].peek(keys[0]) is None  # evicted by the entry cap
+    gc.collect()
+    assert [r() for r in first] == [None, None]  # neither the chain nor its view is alive
+    # and what the caches account for is what is alive: entries + their views, no more
+    chain_stats = fetch._get().caches["chain"].stats()
+    assert chain_stats["entries"] == cap
+
+
+def test_a_capped_view_dies_with_its_chain_version(upstream):
+    import gc
+    import weakref
+
+    expiry = fetch.expirations("SPY")[0]
+    old = fetch.chain("SPY", expiry, strikes=10)
+    gone = weakref.ref(old)
+    clock.advance(config.settings().ttl_chain_near + 1)
+    fetch.chain("SPY", expiry, strikes=10)  # stale: served at once, refreshed in background
+    wait_idle()
+    new = fetch.chain("SPY", expiry, strikes=10)
+    assert new.as_of > old.as_of
+    del old
+    gc.collect()
+    assert gone() is None  # the refresh replaced the entry and its views with it
+
+
+def test_the_budget_bites_and_accounts_what_the_caches_hold(monkeypatch, upstream):
+    """Below the working set, the byte budget evicts (not the entry cap), and the bytes it
+    accounts are what the caches really hold: what tracemalloc and pyarrow's pool see freed
+    when they are cleared (within 10 %)."""
+    import gc
+    import tracemalloc
+
+    import pyarrow as pa
+
+    monkeypatch.setenv("OPTIONS_DASH_CACHE_MB", "1")
+    config.reload()
+    tracemalloc.start()
+    try:
+        fetch.reset(upstream)
+        for i, key in enumerate(_universe_keys(60)):
+            fetch.chain(*key, strikes=200)  # mostly uncapped: the view is the chain
+            if i % 3 == 0:
+                fetch.chain(*key, strikes=8)  # a capped view, on the chain's entry
+            assert fetch.budget_stats()["bytes"] <= config.settings().cache_bytes
+        chain_stats = fetch._get().caches["chain"].stats()
+        assert chain_stats["evictions_by_reason"]["budget"] > 0
+        assert chain_stats["evictions_by_reason"]["capacity"] == 0
+        assert chain_stats["entries"] < chain_stats["max_entries"]
+        accounted = fetch.budget_stats()["bytes"]
+        gc.collect()
+        traced, pooled = tracemalloc.get_traced_memory()[0], pa.total_allocated_bytes()
+        cache.clear_all()
+        gc.collect()
+        freed = traced - tracemalloc.get_traced_memory()[0] + pooled - pa.total_allocated_bytes()
+    finally:
+        tracemalloc.stop()
+    assert accounted > 0.5 * config.settings().cache_bytes
+    assert abs(accounted - freed) <= 0.10 * freed, (accounted, freed)
+
+
+def test_a_capped_view_is_compact_and_indexed_from_zero(upstream):
+    expiry = fetch.expirations("SPY")[0]
+    full = fetch.chain("SPY", expiry, strikes=200)
+    view = fetch.chain("SPY", expiry, strikes=6)
+    assert list(view.frame.index) == list(range(len(view.frame)))
+    assert view.frame.columns is full.frame.columns  # one shared column Index
+    kept = full.frame[full.frame["strike"].isin(view.frame["strike"])].reset_index(drop=True)
+    assert view.frame.equals(kept)

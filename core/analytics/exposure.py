@@ -106,7 +106,7 @@ def gex_by_strike_expiry(frame: pd.DataFrame, spot: float) -> pd.DataFrame:
     return wide.sort_index().sort_index(axis=1)
 
 
-def _row_years(frame: pd.DataFrame, T) -> np.ndarray:
+def row_years(frame: pd.DataFrame, T) -> np.ndarray:
     """Per-row T (years) from a float or an ``expiry -> years`` mapping (NaN when missing)."""
     if isinstance(T, Mapping):
         return frame["expiry"].map(T).to_numpy(dtype="float64", na_value=np.nan)
@@ -122,7 +122,7 @@ def _grid(spot: float, grid_pct: float, points: int) -> np.ndarray:
 def _profile_values(frame: pd.DataFrame, spot: float, r: float, q: float, T,
                     grid_pct: float, points: int) -> tuple[np.ndarray, np.ndarray]:
     prices = _grid(spot, grid_pct, points)
-    years = _row_years(frame, T)
+    years = row_years(frame, T)
     iv = frame["iv"].to_numpy(dtype="float64", na_value=np.nan)
     oi = frame["open_interest"].to_numpy(dtype="float64")
     keep = _usable(frame).to_numpy() & np.isfinite(iv) & (iv > 0) & (years > 0) & (oi > 0)
@@ -200,7 +200,8 @@ def strike_of_max(strikes, values, spot: float | None = None) -> float | None:
 @dataclasses.dataclass(frozen=True)
 class GammaWalls:
     """Gamma walls (strike prices). ``call_wall``: max call GEX; ``put_wall``: max |put GEX|;
-    ``abs_gamma_strike``: max |net GEX|. None when that side has no GEX."""
+    ``abs_gamma_strike``: max GROSS gamma, call GEX + |put GEX| (not netted). None when that side
+    has no GEX."""
 
     call_wall: float | None
     put_wall: float | None
@@ -211,15 +212,60 @@ def gamma_walls(frame: pd.DataFrame, spot: float) -> GammaWalls:
     """Gamma walls from :func:`gex_by_strike` (summed over the frame's expiries).
 
     Call wall = strike of max call GEX; put wall = strike of max |put GEX|; absolute gamma strike
-    = strike of max |net GEX|. Ties go to the strike nearest ``spot``.
+    = strike of max gross gamma |call GEX| + |put GEX| (the common definition: where the most
+    gamma sits, whichever side; a strike where calls and puts cancel in net GEX still holds a lot
+    of hedging). Ties go to the strike nearest ``spot``.
     """
     table = gex_by_strike(frame, spot)
     strikes = table["strike"]
     return GammaWalls(
         call_wall=strike_of_max(strikes, table["call_gex"], spot),
         put_wall=strike_of_max(strikes, table["put_gex"].abs(), spot),
-        abs_gamma_strike=strike_of_max(strikes, table["net_gex"].abs(), spot),
+        abs_gamma_strike=strike_of_max(strikes, table["call_gex"].abs() + table["put_gex"].abs(),
+                                       spot),
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class Regime:
+    """The dealer-gamma regime at spot (see :func:`gamma_regime`).
+
+    ``state``: ``positive`` / ``negative`` / ``flat`` (net GEX at spot exactly 0) / ``unknown``
+    (no GEX: no open interest); ``effect``: ``damped`` / ``amplified`` / ``""``; ``label`` e.g.
+    ``"positive · damped"``. ``flip_pct`` = (zero gamma − spot) / spot × 100: how far (in % of
+    spot, + above) the flip is; None when zero gamma is not in range.
+    """
+
+    state: str
+    effect: str
+    net_gex: float
+    zero_gamma: float | None
+    flip_pct: float | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.state} · {self.effect}" if self.effect else self.state
+
+
+def gamma_regime(net_gex: float | None, spot: float, zero_gamma: float | None = None) -> Regime:
+    """The gamma regime from the SIGN OF NET GEX AT SPOT ($ per 1 % move, calls +, puts −; e.g.
+    :func:`total_gex` or ``KeyLevels.net_gex``): positive → dealers are long gamma and hedge
+    against moves (moves are **damped**); negative → short gamma, they hedge with the move
+    (**amplified**). A regime says damped / amplified, never bullish / bearish.
+
+    Zero gamma does not decide the regime (the nearest crossing can sit on the other side of a
+    second one); it is reported as the distance to the flip, ``flip_pct``.
+    """
+    flip = None
+    if zero_gamma is not None and np.isfinite(zero_gamma) and spot > 0:
+        flip = (float(zero_gamma) - spot) / spot * 100.0
+    if net_gex is None or not np.isfinite(net_gex):
+        return Regime("unknown", "", float("nan"), zero_gamma, flip)
+    if net_gex > 0:
+        return Regime("positive", "damped", float(net_gex), zero_gamma, flip)
+    if net_gex < 0:
+        return Regime("negative", "amplified", float(net_gex), zero_gamma, flip)
+    return Regime("flat", "", 0.0, zero_gamma, flip)
 
 
 def gamma_range(frame: pd.DataFrame, spot: float, share: float = 0.70

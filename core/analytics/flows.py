@@ -26,9 +26,13 @@ TIERS = ((1_000_000.0, "$1M+"), (500_000.0, "$500k+"), (100_000.0, "$100k+"))
 
 
 def premium(frame: pd.DataFrame) -> pd.Series:
-    """Dollar premium traded today per contract: volume × mid × 100 ($).
+    """Dollar premium per contract as **day volume × the CURRENT mid × 100** ($).
 
-    ``mid`` is the schema's: (bid + ask)/2 when both > 0, else last.
+    A snapshot holds the whole day's volume but only the current mid, so this values every
+    trade of the day at the price now; on a 0DTE that follows the day's move. Traded premium
+    from consecutive chain versions (Δvolume × mid at each refresh) is
+    :func:`core.fetch.traded_premium`. ``mid`` is the schema's: (bid + ask)/2 when both > 0,
+    else last.
     """
     return (frame["volume"] * frame["mid"] * SHARES_PER_CONTRACT).astype("float64")
 
@@ -115,23 +119,32 @@ def _near(frame: pd.DataFrame, spot: float, band: float) -> pd.Series:
     return (frame["strike"] - spot).abs() <= band * spot
 
 
+WHALE_SCALE = 1e4  # premium as basis points of the underlying's dollar volume
+
+
 def whale_score(frame: pd.DataFrame, spot: float, underlying_dollar_volume: float, *,
                 band: float = 0.05) -> pd.DataFrame:
-    """Contracts near spot ranked by whale score (dimensionless, larger = bigger relative bet).
+    """Contracts near spot ranked by whale score: big, new money in one contract.
 
-    whale = (|Δ|·S / mid) × IV × (volume / OI) × (premium / underlying dollar volume) × 1000
+    whale = 10⁴ × (premium / underlying dollar volume) × (volume / OI)
 
-    - |Δ|·S / mid: leverage, dollars of underlying exposure per dollar of option price;
-    - IV: decimal (0.30, not 30); volume / OI: :func:`vol_oi`;
-    - premium / underlying dollar volume: the option premium ($) as a share of the dollars the
-      underlying itself traded today (day share volume × price).
+    - premium / underlying dollar volume: the option premium traded today in the contract
+      (volume × mid × 100, $) as a share of the dollars the underlying itself traded today (day
+      share volume × price), × 10⁴ = in basis points: **premium size counts** — twice the mid
+      on the same volume is twice the score;
+    - volume / OI (:func:`vol_oi`): how new the money is (volume far above the open interest).
+
+    E.g. $200k of premium on a stock that traded $1B (2 bp) at volume/OI 2 scores 4.0.
+    (The seed formula (|Δ|·S / mid) × IV × (volume/OI) × (premium / underlying $ volume) × 1000
+    let the mid cancel out: it was 10⁵·|Δ|·S·IV·volume² / (OI · underlying $ volume), which
+    premium size did not move. The ``leverage`` column, |Δ|·S / mid, is shown but not scored.)
 
     Only contracts with |K − S| ≤ ``band`` × S (default ±5 %), a valid IV (``iv_ok``), a finite
-    delta, mid > 0, OI > 0 and volume > 0 are scored. The sign of delta is dropped: calls and
-    puts score alike (the ``type`` column says which). Returns those rows with added columns
-    ``premium``, ``vol_oi``, ``tier``, ``leverage`` and ``whale_score``, largest score first.
-    Empty when ``underlying_dollar_volume`` is not > 0 (the score needs the real day volume;
-    the caller should say it is unavailable).
+    delta, mid > 0, OI > 0 and volume > 0 are scored; calls and puts alike (``type`` says
+    which). Returns those rows with added columns ``premium``, ``vol_oi``, ``tier``,
+    ``leverage`` and ``whale_score``, largest score first. Empty when
+    ``underlying_dollar_volume`` is not > 0 (the score needs the real day volume; the caller
+    should say it is unavailable).
     """
     f = _with_flow_columns(frame)
     if not (underlying_dollar_volume > 0):
@@ -139,27 +152,30 @@ def whale_score(frame: pd.DataFrame, spot: float, underlying_dollar_volume: floa
                                   whale_score=pd.Series(dtype=float))
     with np.errstate(divide="ignore", invalid="ignore"):
         leverage = f["delta"].abs() * spot / f["mid"].where(f["mid"] > 0)
-    score = (leverage * f["iv"] * f["vol_oi"] * (f["premium"] / underlying_dollar_volume)
-             * 1000.0)
-    keep = (_near(f, spot, band) & f["iv_ok"].astype(bool) & np.isfinite(score)
-            & (f["volume"] > 0))
+    score = WHALE_SCALE * (f["premium"] / underlying_dollar_volume) * f["vol_oi"]
+    keep = (_near(f, spot, band) & f["iv_ok"].astype(bool) & np.isfinite(leverage)
+            & np.isfinite(score) & (f["volume"] > 0))
     out = f.assign(leverage=leverage, whale_score=score)[keep.fillna(False).astype(bool)]
     out = out.assign(tier=premium_tier(out["premium"]))
     return out.sort_values("whale_score", ascending=False, kind="stable")
 
 
 def fresh_positioning(frame: pd.DataFrame, spot: float, *, band: float = 0.10,
-                      min_vol_oi: float = 3.0) -> pd.DataFrame:
+                      min_vol_oi: float = 3.0, today: dt.date | None = None) -> pd.DataFrame:
     """Contracts where today's volume dwarfs open interest: likely new positions.
 
-    Kept: |K − S| ≤ ``band`` × S (default ±10 %) and volume/OI ≥ ``min_vol_oi`` (default 3;
-    OI = 0 never qualifies, see :func:`vol_oi`).
-    fresh_score = volume/OI × notional / 1000, with **notional = premium** ($, volume × mid ×
-    100), so a score of 300 is e.g. volume/OI 3 on $100k of premium. Returns the kept rows with
-    added columns ``premium``, ``vol_oi``, ``tier`` and ``fresh_score``, largest score first.
+    Kept: |K − S| ≤ ``band`` × S (default ±10 %), volume/OI ≥ ``min_vol_oi`` (default 3;
+    OI = 0 never qualifies, see :func:`vol_oi`) and — when ``today`` is given — an expiry after
+    ``today``: a 0DTE is left out, its volume is mostly intraday round trips that open nothing
+    overnight. fresh_score = volume/OI × notional / 1000, with **notional = premium** ($,
+    volume × current mid × 100), so a score of 300 is e.g. volume/OI 3 on $100k of premium.
+    Returns the kept rows with added columns ``premium``, ``vol_oi``, ``tier`` and
+    ``fresh_score``, largest score first.
     """
     f = _with_flow_columns(frame)
     keep = _near(f, spot, band) & (f["vol_oi"] >= min_vol_oi)
+    if today is not None:
+        keep &= f["expiry"] > today
     out = f[keep.fillna(False).astype(bool)]
     out = out.assign(tier=premium_tier(out["premium"]),
                      fresh_score=out["vol_oi"] * out["premium"] / 1000.0)

@@ -9,7 +9,9 @@ Units
   ``sigma``: decimal (0.2 = 20 %).
 - ``delta``: d(price)/dS. ``gamma``: d(delta)/dS, per $1 of the underlying.
 - ``vega``: price change per 1 vol point (sigma + 0.01).
-- ``theta``: price change per calendar day as time passes (negative for a long option).
+- ``theta``: price change per calendar day as time passes (negative for a long option); when
+  less than a day is left (T < 1/365), the change over the time left instead: θ_annual × T,
+  so a 0DTE never shows a one-day decay it cannot have (θ_day = θ_annual × min(T, 1/365)).
 - ``vanna``: d(delta)/d(sigma) per 1 vol point.
 - ``charm``: change of delta per calendar day as time passes (= -d(delta)/dT / 365).
 
@@ -87,7 +89,7 @@ def greeks(S, K, T, r, q, sigma, is_call) -> dict[str, np.ndarray]:
             "gamma": dq_n1 / (S * vol_t),
             "vega": sdq * n1 * sqrt_t / 100.0,
             "theta": (-sdq * n1 * sigma / (2.0 * sqrt_t) - r * kdr * b + q * sdq * a)
-            / DAYS_PER_YEAR,
+            * np.minimum(T, 1.0 / DAYS_PER_YEAR),  # per day, or over the time left (< 1 day)
             "vanna": -dq_n1 * d2 / sigma / 100.0,
             "charm": (q * dq * a - dq_n1 * (2.0 * (r - q) * T - d2 * vol_t) / (2.0 * T * vol_t))
             / DAYS_PER_YEAR,

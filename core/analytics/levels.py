@@ -18,11 +18,12 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
+from core import schema
 from core.analytics import exposure
 
 CONTRACT_MULTIPLIER = exposure.CONTRACT_MULTIPLIER
-STRADDLE_50_FACTOR = 0.85   # straddle × 0.85 ≈ the move with ~50 % odds of being exceeded
-STRADDLE_1SD_FACTOR = 1.25  # straddle × 1.25 ≈ one standard deviation (√(π/2) ≈ 1.2533)
+STRADDLE_50_FACTOR = 0.85   # time value × 0.85 ≈ the move with ~50 % odds of being exceeded
+STRADDLE_1SD_FACTOR = 1.25  # time value × 1.25 ≈ one standard deviation (√(π/2) ≈ 1.2533)
 
 
 def _one_expiry(frame: pd.DataFrame) -> None:
@@ -62,14 +63,21 @@ class Walls:
     put: float | None
 
 
+MIN_WALL_OI = 50  # contracts: a strike with less open interest is no wall, whatever else it has
+
+
 def oi_walls(frame: pd.DataFrame, spot: float | None = None) -> Walls:
     """OI walls: strike of max call open interest, strike of max put open interest.
 
-    Ties go to the strike nearest ``spot`` (when given), then the lower strike.
+    Ties go to the strike nearest ``spot`` (when given), then the lower strike. A side whose
+    largest OI is under :data:`MIN_WALL_OI` contracts has no wall (None): a few stray values in
+    a chain whose OI is not published yet must not draw a wall far from spot.
     """
     table = by_strike(frame)
-    return Walls("oi", exposure.strike_of_max(table["strike"], table["call_oi"], spot),
-                 exposure.strike_of_max(table["strike"], table["put_oi"], spot))
+    call_oi = table["call_oi"].where(table["call_oi"] >= MIN_WALL_OI, 0)
+    put_oi = table["put_oi"].where(table["put_oi"] >= MIN_WALL_OI, 0)
+    return Walls("oi", exposure.strike_of_max(table["strike"], call_oi, spot),
+                 exposure.strike_of_max(table["strike"], put_oi, spot))
 
 
 def volume_walls(frame: pd.DataFrame, spot: float | None = None) -> Walls:
@@ -135,14 +143,17 @@ def volume_pivot(frame: pd.DataFrame, spot: float, window_pct: float | None = 0.
 class ExpectedMove:
     """Expected move to expiry, in price units (± around spot); None where inputs are missing.
 
-    ``straddle`` = ATM call mid + put mid; ``range_50`` = 0.85 × straddle (≈ the ~50 % range);
-    ``one_sigma_straddle`` = 1.25 × straddle; ``one_sigma_iv`` = S · σ_ATM · √T.
+    ``straddle`` = ATM call mid + put mid (its price); ``straddle_time_value`` = straddle −
+    |S − K_ATM| (the intrinsic value stripped: what the straddle pays for movement);
+    ``range_50`` = 0.85 × time value (≈ the ~50 % range); ``one_sigma_straddle`` = 1.25 × time
+    value; ``one_sigma_iv`` = S · σ_ATM · √T.
     ``atm_strike`` / ``atm_iv`` are the strike and IV (decimal) used.
     """
 
     atm_strike: float | None
     atm_iv: float | None
     straddle: float | None
+    straddle_time_value: float | None
     range_50: float | None
     one_sigma_straddle: float | None
     one_sigma_iv: float | None
@@ -159,25 +170,44 @@ def expected_move(frame: pd.DataFrame, spot: float, T: float) -> ExpectedMove:
     """Expected move from the ATM straddle and from ATM IV (one expiry).
 
     ATM strike: :func:`atm_strike`. straddle = call mid + put mid there (None if either mid ≤ 0);
-    range_50 = 0.85 × straddle; one_sigma_straddle = 1.25 × straddle. ATM IV = mean IV of that
+    time value = straddle − |S − K| (the ATM call's intrinsic max(S − K, 0) plus the put's
+    max(K − S, 0); None when not > 0). Late on a 0DTE with spot between wide strikes most of the
+    straddle is intrinsic, which is no move at all, so the straddle moves use the time value:
+    range_50 = 0.85 × time value; one_sigma_straddle = 1.25 × time value. ATM IV = mean IV of that
     strike's call and put with ``iv_ok``; one_sigma_iv = spot × IV × √T (T in years; for 0DTE the
     time left in today's session). All in price units.
     """
     _one_expiry(frame)
     strike = atm_strike(frame, spot)
     if strike is None:
-        return ExpectedMove(None, None, None, None, None, None)
+        return ExpectedMove(None, None, None, None, None, None, None)
     rows = frame[frame["strike"].astype("float64") == strike]
     mids = rows.groupby(rows["type"].astype(str))["mid"].first()
     straddle = float(mids["call"] + mids["put"]) if (mids > 0).all() and len(mids) == 2 else None
     ivs = rows.loc[rows["iv_ok"].astype(bool), "iv"].astype("float64")
     iv = float(ivs.mean()) if len(ivs) else None
+    extrinsic = None if straddle is None else straddle - abs(float(spot) - strike)
+    extrinsic = extrinsic if extrinsic is not None and extrinsic > 0 else None
     return ExpectedMove(
-        atm_strike=strike, atm_iv=iv, straddle=straddle,
-        range_50=None if straddle is None else STRADDLE_50_FACTOR * straddle,
-        one_sigma_straddle=None if straddle is None else STRADDLE_1SD_FACTOR * straddle,
+        atm_strike=strike, atm_iv=iv, straddle=straddle, straddle_time_value=extrinsic,
+        range_50=None if extrinsic is None else STRADDLE_50_FACTOR * extrinsic,
+        one_sigma_straddle=None if extrinsic is None else STRADDLE_1SD_FACTOR * extrinsic,
         one_sigma_iv=float(spot * iv * np.sqrt(T)) if iv is not None and T > 0 else None,
     )
+
+
+def strike_gap(strikes, level: float | None, toward: float) -> float | None:
+    """The listing's strike spacing at ``level`` on the side of ``toward`` (e.g. spot): the
+    distance from ``level`` to the next listed strike in that direction (price units). So
+    |toward − level| ≤ gap means no other listed strike lies strictly between them ("within
+    one strike"). None when ``level`` is undefined or no strike lies that way."""
+    if level is None or not np.isfinite(level):
+        return None
+    values = np.unique(np.asarray(strikes, dtype="float64"))
+    side = values[values > level] if toward >= level else values[values < level]
+    if not len(side):
+        return None
+    return float(abs((side.min() if toward >= level else side.max()) - level))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -239,12 +269,18 @@ def most_active(frame: pd.DataFrame, n: int = 3) -> pd.DataFrame:
 @dataclasses.dataclass(frozen=True)
 class KeyLevels:
     """One expiry's levels, as plain floats (price units unless said) or None when undefined.
+    Computed on the expiry's FULL chain (``core.fetch.key_levels``; never a strike-capped view).
 
     Walls by kind: ``*_oi`` (max OI strike), ``*_volume`` (max volume strike), ``*_gamma`` (max
-    call GEX / max |put GEX| strike); ``abs_gamma_strike`` = max |net GEX|. ``zero_gamma``: spot
-    level where re-priced total GEX changes sign. ``volume_pivot``: where net (put − call) volume
-    changes sign (not a gamma level). ``pc_volume`` / ``pc_oi``: put ÷ call ratios.
-    ``net_gex``: $ per 1 % move, calls +, puts −. Expected move fields: see :class:`ExpectedMove`.
+    call GEX / max |put GEX| strike); ``abs_gamma_strike`` = max gross gamma, call GEX +
+    |put GEX| (not netted). ``zero_gamma``: spot level where re-priced total GEX changes sign
+    (:func:`core.analytics.exposure.zero_gamma`). ``volume_pivot``: where net (put − call)
+    volume changes sign (not a gamma level). ``pc_volume`` / ``pc_oi``: put ÷ call ratios.
+    ``net_gex``: Σ Γ·OI·100·S²·0.01 at spot, $ per 1 % move, calls +, puts − (its sign is the
+    gamma regime, :func:`core.analytics.exposure.gamma_regime`). Expected move fields: see
+    :class:`ExpectedMove`.
+    ``oi_published`` False: OI is not published yet, so every OI-based level is None (net GEX
+    NaN).
     """
 
     spot: float
@@ -264,33 +300,46 @@ class KeyLevels:
     atm_strike: float | None
     atm_iv: float | None
     straddle: float | None
+    straddle_time_value: float | None
     range_50: float | None
     one_sigma_straddle: float | None
     one_sigma_iv: float | None
+    oi_published: bool = True
 
 
 def key_levels(frame: pd.DataFrame, spot: float, T: float, r: float, q: float) -> KeyLevels:
     """Every level of one expiry's chain in one frozen dataclass (see :class:`KeyLevels`).
 
     ``T`` years to expiry, ``r``/``q`` continuous decimals (used by zero gamma and the IV move).
+    While the chain's open interest is not published (:func:`core.schema.oi_published`: Yahoo
+    sends 0 before OCC's morning file) every level built on OI — OI and gamma walls, absolute
+    gamma strike, zero gamma, max pain, P/C OI — is None and ``net_gex`` NaN ("not available
+    yet"), never a number computed on zeros. ``oi_published`` says which case it is.
     """
     _one_expiry(frame)
-    oi, vol = oi_walls(frame, spot), volume_walls(frame, spot)
-    gamma = exposure.gamma_walls(frame, spot)
+    published = schema.oi_published(frame)
+    vol = volume_walls(frame, spot)
     pcr = put_call_ratios(frame)
     move = expected_move(frame, spot, T)
+    if published:
+        oi = oi_walls(frame, spot)
+        gamma = exposure.gamma_walls(frame, spot)
+        oi_based = dict(
+            call_wall_oi=oi.call, put_wall_oi=oi.put,
+            call_wall_gamma=gamma.call_wall, put_wall_gamma=gamma.put_wall,
+            abs_gamma_strike=gamma.abs_gamma_strike,
+            zero_gamma=exposure.zero_gamma(frame, spot, r, q, T),
+            net_gex=exposure.total_gex(frame, spot), max_pain=max_pain(frame), pc_oi=pcr.oi)
+    else:
+        oi_based = dict(call_wall_oi=None, put_wall_oi=None, call_wall_gamma=None,
+                        put_wall_gamma=None, abs_gamma_strike=None, zero_gamma=None,
+                        net_gex=float("nan"), max_pain=None, pc_oi=None)
     return KeyLevels(
         spot=float(spot),
-        call_wall_oi=oi.call, put_wall_oi=oi.put,
         call_wall_volume=vol.call, put_wall_volume=vol.put,
-        call_wall_gamma=gamma.call_wall, put_wall_gamma=gamma.put_wall,
-        abs_gamma_strike=gamma.abs_gamma_strike,
-        zero_gamma=exposure.zero_gamma(frame, spot, r, q, T),
-        net_gex=exposure.total_gex(frame, spot),
-        max_pain=max_pain(frame),
         volume_pivot=volume_pivot(frame, spot),
-        pc_volume=pcr.volume, pc_oi=pcr.oi,
-        **dataclasses.asdict(move),
+        pc_volume=pcr.volume, oi_published=published,
+        **oi_based, **dataclasses.asdict(move),
     )
 
 

@@ -7,10 +7,14 @@ Units: ``iv`` columns are decimals (0.25 = 25 %) as in the schema; every *differ
 (risk reversal, ATM skew) is returned in **vol points** (3.2 means 3.2 percentage points of
 IV, i.e. 0.032 in decimal). Strikes and spot are in the underlying's currency per share.
 
-Sign conventions (equity-market habit, where downside puts usually trade richer):
+Sign conventions (the market's):
 
-- 25Δ risk reversal = put IV − call IV: **positive = puts richer than calls**.
-- ATM skew = 95 %-moneyness put IV − ATM IV: **positive = downside puts richer than ATM**.
+- 25Δ risk reversal = IV(25Δ call) − IV(25Δ put), each IV interpolated to exactly ±0.25 delta:
+  **negative = puts richer than calls** (the usual equity skew).
+- ATM skew = IV(25Δ put) − ATM IV, measured at a DELTA, not at a fixed % of spot (95 % of spot
+  is 0.3σ away on a 1-year chain and 10σ on a 0DTE): **positive = downside puts richer**.
+- A 0DTE's wings are a few strikes wide and its deltas jump from 0 to 1; its skew is not
+  comparable with a weekly's, and :func:`skew_meaningful` says so (callers hide it).
 """
 
 from __future__ import annotations
@@ -91,43 +95,59 @@ def term_structure(chains: Iterable[tuple[dt.date, pd.DataFrame]], spot: float, 
     return out
 
 
-def _iv_nearest_delta(side: pd.DataFrame, target: float, tolerance: float) -> float:
+def iv_at_delta(side: pd.DataFrame, target: float) -> float:
+    """The IV (decimal) of one side (calls or puts) of one expiry at exactly ``target`` delta.
+
+    Linear interpolation in delta between the two contracts whose deltas bracket ``target``
+    (exact when one sits on it; contracts sharing a delta are averaged). Only ``iv_ok`` rows with
+    a finite delta are used. NaN when the side's deltas do not reach ``target`` on both sides
+    (no extrapolation: a chain capped short of the 25Δ wings has no 25Δ IV).
+    """
+    side = _valid(side)
     side = side[np.isfinite(side["delta"])]
     if not len(side):
         return float("nan")
-    gap = (side["delta"] - target).abs()
-    best = gap.idxmin()  # first on ties (rows are sorted by strike)
-    return float(side.at[best, "iv"]) if gap[best] <= tolerance else float("nan")
+    curve = side.groupby("delta")["iv"].mean().sort_index()  # delta ascending
+    x, y = curve.index.to_numpy(dtype="float64"), curve.to_numpy(dtype="float64")
+    if not x[0] <= target <= x[-1]:
+        return float("nan")
+    return float(np.interp(target, x, y))
 
 
-def risk_reversal_25d(frame: pd.DataFrame, *, tolerance: float = 0.10) -> float:
-    """25-delta risk reversal of one expiry, in vol points.
+def risk_reversal_25d(frame: pd.DataFrame) -> float:
+    """25-delta risk reversal of one expiry, in vol points (the market's convention).
 
-    RR = IV(put whose delta is nearest −0.25) − IV(call whose delta is nearest +0.25), × 100.
-    **Positive = puts richer than calls** (the usual equity skew; e.g. 3.2 means the 25Δ put's
-    IV is 3.2 vol points above the 25Δ call's). Only ``iv_ok`` rows with a finite delta are
-    used. NaN when either side has no contract within ``tolerance`` delta of its target (e.g. a
-    strike-capped chain that does not reach the 25Δ wings) — a far-off strike is not a 25Δ one.
+    RR = (IV(call at Δ = +0.25) − IV(put at Δ = −0.25)) × 100, each IV interpolated linearly in
+    delta between the bracketing contracts (:func:`iv_at_delta`). **Negative = puts richer than
+    calls** (e.g. −3.2: the 25Δ put's IV is 3.2 vol points above the 25Δ call's). NaN when either
+    side's deltas do not bracket 25Δ.
     """
     _single_expiry(frame, "risk_reversal_25d")
-    ok = _valid(frame)
-    put_iv = _iv_nearest_delta(ok[ok["type"] == "put"], -0.25, tolerance)
-    call_iv = _iv_nearest_delta(ok[ok["type"] == "call"], 0.25, tolerance)
-    return (put_iv - call_iv) * VOL_POINTS
+    call_iv = iv_at_delta(frame[frame["type"] == "call"], 0.25)
+    put_iv = iv_at_delta(frame[frame["type"] == "put"], -0.25)
+    return (call_iv - put_iv) * VOL_POINTS
 
 
-def atm_skew(frame: pd.DataFrame, spot: float, *, moneyness: float = 0.95) -> float:
-    """Downside skew of one expiry, in vol points.
+def atm_skew(frame: pd.DataFrame, spot: float, *, put_delta: float = -0.25) -> float:
+    """Downside skew of one expiry in delta units, in vol points.
 
-    ATM skew = IV of a put struck at ``moneyness`` × spot (default 95 %) − ATM IV, × 100.
-    The wing IV is linearly interpolated in strike between the two valid (``iv_ok``) puts that
-    bracket ``moneyness`` × spot (exact when that strike is listed); ATM IV is :func:`atm_iv`.
-    **Positive = downside puts richer than ATM.** NaN when the valid puts do not reach
-    ``moneyness`` × spot (no extrapolation) or there is no ATM IV.
+    ATM skew = (IV(put at Δ = ``put_delta``, default −0.25) − ATM IV) × 100: the wing IV is
+    interpolated in delta (:func:`iv_at_delta`), ATM IV is :func:`atm_iv` (the strike nearest
+    spot). A delta is the same distance in standard deviations (≈ 0.67 σ√T for 25Δ) whatever the
+    expiry, so a 0DTE and a 1-year chain are measured alike — unlike a fixed 95 % of spot.
+    **Positive = downside puts richer than ATM.** NaN when the puts do not bracket ``put_delta``
+    or there is no ATM IV.
     """
     _single_expiry(frame, "atm_skew")
-    ok = _valid(frame)
-    puts = ok[ok["type"] == "put"].groupby("strike")["iv"].mean().sort_index()
-    wing = float(np.interp(moneyness * spot, puts.index.to_numpy(), puts.to_numpy(),
-                           left=np.nan, right=np.nan)) if len(puts) else float("nan")
+    wing = iv_at_delta(frame[frame["type"] == "put"], put_delta)
     return (wing - atm_iv(frame, spot)) * VOL_POINTS
+
+
+def skew_meaningful(dte: int) -> bool:
+    """Whether skew numbers of an expiry ``dte`` calendar days away are shown: not on a 0DTE.
+
+    A 0DTE's deltas jump from ~0 to ~1 within a few strikes and its wing IVs are one-tick
+    quotes (a 95 %-of-spot put read +128 vol points), so its RR and skew are not comparable
+    with other expiries' and are hidden (None) where a 0DTE row is shown.
+    """
+    return int(dte) >= 1

@@ -17,8 +17,9 @@ Units and sign conventions
   alike (a put at −5 % is 5 % out of the money, a call at −5 % 5 % in the money).
 - **DTE** = calendar days from ``today`` to the expiry (0 on the expiry day).
 - **Breakeven** at expiry, per share: call K + mid, put K − mid (NaN when mid ≤ 0).
-- **Probability ITM ≈ |Δ|**: the BSM delta as a rough, risk-neutral odds of finishing in the
-  money (N(d1) rather than N(d2), so it slightly overstates calls' and understates puts' odds).
+- **Probability ITM** = N(d₂) for a call, N(−d₂) for a put (BSM, risk-neutral), with
+  d₂ = [ln(S/K) + (r − q − σ²/2)·T] / (σ√T), each contract's own IV and T. Not |Δ| (that is
+  N(d₁)·e^{−qT}, up to 10+ points off on high-IV or long-dated contracts).
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.special import ndtr
 
+from core import schema
 from core.analytics import exposure, levels
 
 WALL_KINDS: dict[str, str] = {
@@ -256,10 +259,21 @@ def breakeven(frame: pd.DataFrame) -> pd.Series:
     return (frame["strike"].astype("float64") + sign * mid).rename("breakeven")
 
 
-def prob_itm(frame: pd.DataFrame) -> pd.Series:
-    """Probability of finishing in the money ≈ |Δ| (0–1; NaN where delta is). A rough,
-    risk-neutral reading of delta, not a forecast."""
-    return frame["delta"].astype("float64").abs().rename("prob_itm")
+def prob_itm(frame: pd.DataFrame, spot: float, T, r: float, q: float) -> pd.Series:
+    """Risk-neutral probability of finishing in the money (0–1): N(d₂) for a call, N(−d₂) for a
+    put, d₂ = [ln(S/K) + (r − q − σ²/2)·T] / (σ√T) with each row's own IV (``iv_ok`` rows only;
+    NaN otherwise). ``T`` years: a float or a mapping ``expiry -> years`` (several expiries).
+    A pricing-measure reading, not a forecast."""
+    years = exposure.row_years(frame, T)
+    sigma = frame["iv"].to_numpy(dtype="float64", na_value=np.nan)
+    sigma = np.where(frame["iv_ok"].to_numpy(dtype=bool), sigma, np.nan)
+    strike = frame["strike"].to_numpy(dtype="float64")
+    with np.errstate(all="ignore"):
+        vol_t = sigma * np.sqrt(years)
+        d2 = (np.log(spot / strike) + (r - q - 0.5 * sigma * sigma) * years) / vol_t
+        d2 = np.where((vol_t > 0) & (strike > 0) & (spot > 0), d2, np.nan)
+    is_call = (frame["type"] == "call").to_numpy()
+    return pd.Series(ndtr(np.where(is_call, d2, -d2)), index=frame.index, name="prob_itm")
 
 
 def moneyness_pct(frame: pd.DataFrame, spot: float) -> pd.Series:
@@ -267,13 +281,16 @@ def moneyness_pct(frame: pd.DataFrame, spot: float) -> pd.Series:
     return ((frame["strike"].astype("float64") / spot - 1.0) * 100.0).rename("moneyness_pct")
 
 
-def with_finder_columns(frame: pd.DataFrame, spot: float, today: dt.date) -> pd.DataFrame:
+def with_finder_columns(frame: pd.DataFrame, spot: float, today: dt.date, T, r: float,
+                        q: float) -> pd.DataFrame:
     """A copy of ``frame`` with ``dte``, ``moneyness_pct``, ``breakeven``, ``breakeven_pct``
-    (= (breakeven / S − 1) × 100: the move the underlying needs by expiry) and ``prob_itm``."""
+    (= (breakeven / S − 1) × 100: the move the underlying needs by expiry) and ``prob_itm``
+    (:func:`prob_itm`; ``T`` a float or ``expiry -> years``, ``r``/``q`` continuous)."""
     be = breakeven(frame)
     days = pd.Series([dte(e, today) for e in frame["expiry"]], index=frame.index, dtype="int64")
     return frame.assign(dte=days, moneyness_pct=moneyness_pct(frame, spot), breakeven=be,
-                        breakeven_pct=(be / spot - 1.0) * 100.0, prob_itm=prob_itm(frame))
+                        breakeven_pct=(be / spot - 1.0) * 100.0,
+                        prob_itm=prob_itm(frame, spot, T, r, q))
 
 
 def by_type(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
@@ -326,8 +343,8 @@ class FinderFilters:
     delta: tuple[float, float] = (0.0, 1.0)
 
 
-def apply_filters(frame: pd.DataFrame, spot: float, today: dt.date, f: FinderFilters
-                  ) -> pd.DataFrame:
+def apply_filters(frame: pd.DataFrame, spot: float, today: dt.date, f: FinderFilters,
+                  T, r: float, q: float) -> pd.DataFrame:
     """Every finder filter in turn (type, min OI, moneyness band, DTE range, |Δ| range), then
     the finder columns (:func:`with_finder_columns`); rows sorted by expiry, type, strike."""
     out = by_type(frame, f.kind)
@@ -335,7 +352,7 @@ def apply_filters(frame: pd.DataFrame, spot: float, today: dt.date, f: FinderFil
     out = by_moneyness(out, spot, *f.moneyness)
     out = by_dte(out, today, *f.dte)
     out = by_delta(out, *f.delta)
-    out = with_finder_columns(out, spot, today)
+    out = with_finder_columns(out, spot, today, T, r, q)
     return out.sort_values(["expiry", "type", "strike"], kind="stable").reset_index(drop=True)
 
 
@@ -360,9 +377,10 @@ def top_gex_strikes(frame: pd.DataFrame, spot: float, n: int = 10) -> pd.DataFra
 
 @dataclasses.dataclass(frozen=True)
 class GammaSummary:
-    """Dealer gamma across several expiries (one long frame): ``by_strike`` (the frame of
-    :func:`exposure.gex_by_strike`), ``heat`` (:func:`exposure.gex_by_strike_expiry`), ``top``
-    (:func:`top_gex_strikes`), ``band`` = the strike band holding 70 % of the gamma
+    """Dealer gamma across several expiries (one long frame of FULL chains — every total and
+    level below is a sum over all strikes; cap for display with :func:`near_spot`):
+    ``by_strike`` (the frame of :func:`exposure.gex_by_strike`), ``heat``
+    (:func:`exposure.gex_by_strike_expiry`), ``top`` (:func:`top_gex_strikes`), ``band`` = the strike band holding 70 % of the gamma
     (:func:`exposure.gamma_range`; None without gamma), ``zero_gamma`` (re-priced, each expiry
     with its own T; None when none in range), ``net_gex`` total, $ per 1 % move, calls +."""
 
@@ -372,13 +390,21 @@ class GammaSummary:
     band: tuple[float, float] | None
     zero_gamma: float | None
     net_gex: float
+    oi_published: bool = True
 
 
 def gamma_summary(frame: pd.DataFrame, spot: float, r: float, q: float, T, *,
                   top_n: int = 10, share: float = 0.70) -> GammaSummary:
     """Everything the Finder shows about gamma across the chosen expiries, in one pass (so it is
     computed once per chain version through ``fetch.derived``). ``T``: a float or a mapping
-    ``expiry -> years`` (see :mod:`core.analytics.exposure`)."""
+    ``expiry -> years`` (see :mod:`core.analytics.exposure`). While open interest is not
+    published (:func:`core.schema.oi_published`) GEX is not computed on zeros: ``zero_gamma``
+    None, ``net_gex`` NaN, ``oi_published`` False."""
+    if len(frame) and not schema.oi_published(frame):
+        return GammaSummary(by_strike=exposure.gex_by_strike(frame, spot),
+                            heat=exposure.gex_by_strike_expiry(frame, spot),
+                            top=top_gex_strikes(frame, spot, top_n), band=None, zero_gamma=None,
+                            net_gex=float("nan"), oi_published=False)
     return GammaSummary(
         by_strike=exposure.gex_by_strike(frame, spot),
         heat=exposure.gex_by_strike_expiry(frame, spot),
@@ -389,26 +415,31 @@ def gamma_summary(frame: pd.DataFrame, spot: float, r: float, q: float, T, *,
     )
 
 
+def near_spot(table: pd.DataFrame, spot: float, n: int) -> pd.DataFrame:
+    """The rows of a per-strike table for the ``n`` strikes nearest spot, in strike order — a
+    DISPLAY cap: levels and totals are computed on the full chain first. The strike is the
+    ``strike`` column when there is one, else the index (e.g. a heatmap's)."""
+    strikes = (table["strike"] if "strike" in table.columns else table.index.to_series())
+    values = strikes.to_numpy(dtype="float64")
+    keep = np.sort(np.argsort(np.abs(values - spot), kind="stable")[:max(int(n), 0)])
+    return table.iloc[keep]
+
+
 # --- the group comparison ----------------------------------------------------------------------
 
 COMPARISON_COLUMNS = ("symbol", "spot", "expiry", "dte", "call_wall_oi", "put_wall_oi",
                       "call_wall_gamma", "put_wall_gamma", "zero_gamma", "max_pain", "pc_oi",
-                      "pc_volume", "atm_iv", "em_pct", "net_gex", "regime")
-
-
-def gamma_regime(spot: float, zero_gamma: float | None, net_gex: float) -> str:
-    """"positive" when spot is above zero gamma (dealers damp moves), "negative" below it
-    (they amplify); without a zero-gamma level, the sign of total net GEX decides."""
-    if zero_gamma is not None and np.isfinite(zero_gamma):
-        return "positive" if spot >= zero_gamma else "negative"
-    return "positive" if net_gex >= 0 else "negative"
+                      "pc_volume", "atm_iv", "em_pct", "net_gex", "regime", "flip_pct")
 
 
 def comparison_row(symbol: str, expiry: dt.date, today: dt.date, kl: levels.KeyLevels) -> dict:
     """One row of the group comparison table from one expiry's key levels (plain Python values,
     columns :data:`COMPARISON_COLUMNS`): spot, expiry and DTE, OI and gamma walls, zero gamma,
     max pain, P/C by OI and volume, ATM IV (decimal), expected move in % (1σ from ATM IV),
-    net GEX ($ per 1 % move, calls +) and the gamma regime (:func:`gamma_regime`)."""
+    net GEX ($ per 1 % move, calls +), the gamma regime from the sign of that net GEX at spot
+    (:func:`core.analytics.exposure.gamma_regime`: "positive · damped" / "negative · amplified")
+    and the distance to the flip ``flip_pct`` = (zero gamma − spot) / spot × 100."""
+    regime = exposure.gamma_regime(kl.net_gex, kl.spot, kl.zero_gamma)
     return {
         "symbol": symbol, "spot": kl.spot, "expiry": expiry, "dte": dte(expiry, today),
         "call_wall_oi": kl.call_wall_oi, "put_wall_oi": kl.put_wall_oi,
@@ -416,7 +447,7 @@ def comparison_row(symbol: str, expiry: dt.date, today: dt.date, kl: levels.KeyL
         "zero_gamma": kl.zero_gamma, "max_pain": kl.max_pain,
         "pc_oi": kl.pc_oi, "pc_volume": kl.pc_volume, "atm_iv": kl.atm_iv,
         "em_pct": expected_move_pct(kl), "net_gex": kl.net_gex,
-        "regime": gamma_regime(kl.spot, kl.zero_gamma, kl.net_gex),
+        "regime": regime.label, "flip_pct": regime.flip_pct,
     }
 
 

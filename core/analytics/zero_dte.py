@@ -14,8 +14,10 @@ Rules (each one is a function below, with its own test on a hand-built case)
 - **Session timer** (:func:`session_timer`): seconds to the close (13:00 ET on early-close days),
   fraction of the regular session elapsed, seconds to the next open, and the 0DTE ``T`` in years
   (time left in the session, floored at :data:`core.clock.MIN_T_YEARS` so gamma stays finite).
-- **Bias badge** (:func:`bias`): ``above`` when spot > zero gamma, ``below`` when spot < zero gamma,
-  ``at`` when equal, ``unknown`` when zero gamma is undefined ("none in range").
+- **Bias** (:func:`bias`): ``above`` when spot > zero gamma, ``below`` when spot < zero gamma,
+  ``at`` when equal, ``unknown`` when zero gamma is undefined ("none in range"). It feeds the
+  divergence flags and the signal; the pages' gamma-regime badge is the sign of net GEX at spot
+  (:func:`core.analytics.exposure.gamma_regime`: damped / amplified), not this.
 - **Divergence flags** (:func:`divergences`), between the indexes shown side by side:
   bias disagrees (at least one index above and one below zero gamma); put/call volume ratios
   differ by more than :data:`PC_DIVERGENCE_RATIO` × (highest ÷ lowest > 1.5); daily % changes

@@ -43,14 +43,32 @@ underlying falls, and 1 % per-strike noise. Mids are theoretical; bid/ask stradd
 spreads that widen OTM and near expiry on the exchange's tick grid. Open interest clusters at
 round strikes and OTM on both sides; volume follows the underlying's intraday curve, heaviest
 on 0DTE near the money; a few deterministic "whale" prints per (symbol, session) have volume
-3.5-20x open interest and >= $150k premium. Quote artefacts Yahoo shows are reproduced:
-far-OTM stubs quoted 0 x tick (their IV implied from the tick, > 500 % in a 0DTE's last
-minutes), a few deep-ITM IVs of 0.00001, stale last trades on illiquid strikes, and
-bid/ask = 0 while the market is closed.
+3.5-20x open interest and >= $150k premium.
+
+What a vendor delivers
+----------------------
+The chain arrives the way Yahoo's does (the recorded answers in the shared fixtures are the
+yardstick), so the app's tests see what real data does to it:
+
+- **Delayed option quotes.** During the regular session bid/ask/last, volume and last trades are
+  those of the *quote moment*, :func:`quote_delay` (15-30 min, SPY 30) before now and never
+  before the open; they are priced at the spot and T of that moment. ``Chain.spot``/``as_of``/
+  ``quote`` stay live; ``Chain.quotes_as_of`` is the quote moment; no last trade is later.
+- **A vendor's ``iv``** (:func:`_reported_iv`): not the vol the prices were made with — a few
+  vol points of per-contract error, a T two days too long (a 0DTE's IV is a fraction of the
+  price-consistent one, ~1/7 in its last hour), 0.00001 on some deep-ITM contracts, the IV of
+  one tick (> 500 % late on a 0DTE) on far-OTM stubs quoted 0 x tick. The smile is in the
+  prices: an IV solved from a mid at the quote moment's spot and T recovers it.
+- **Closed market.** After hours, weekends and holidays keep the last session's closing quotes
+  (bid/ask at the close), volumes and open interest. Pre-market on a session day (from
+  midnight to the open): bid/ask 0, last prices and volumes still the previous session's, and
+  open interest 0 (OCC has not published it) but for ~1 % stray values of 1-40.
+- Stale last trades on illiquid strikes.
 
 Public surface: :class:`SimulatedProvider` (the Provider protocol, plus ``short_volume``),
 :func:`short_volume` (a simulated FINRA Reg SHO record), :func:`whale_prints` (the large prints
-planted on a session, to check the flows page against) and :func:`cache_info`.
+planted on a session, to check the flows page against), :func:`quote_delay` (how old a
+symbol's option quotes are in the session) and :func:`cache_info`.
 
 Memory: only small bounded ``functools.lru_cache`` s (see :func:`cache_info`), about 5 MB at
 worst (64 symbols' daily paths are 3.9 MB of it); nothing grows with time or with calls.
@@ -102,7 +120,7 @@ _PERIOD_MONTHS = {"1mo": 1, "3mo": 3, "6mo": 6, "1y": 12, "2y": 24}
 # Hash stream ids (one per kind of draw; never reuse one for two purposes).
 (_S_GAP, _S_DAY, _S_JUMP, _S_JSIZE, _S_MIN, _S_HI, _S_LO, _S_VOLN, _S_DVOL, _S_IVLVL, _S_IVK,
  _S_OIP, _S_OID, _S_VOLC, _S_PUTSH, _S_LASTN, _S_LTSEC, _S_STALE, _S_STALEM, _S_ITM, _S_WHALE,
- _S_SHORT, _S_OPTDAY) = range(1, 24)
+ _S_SHORT, _S_OPTDAY, _S_VENDOR, _S_OISTRAY, _S_OISTRAYN) = range(1, 27)
 
 
 # --- counter-based random numbers -----------------------------------------------------------
@@ -224,6 +242,30 @@ def _moment() -> _Moment:
         return _Moment(now, now_ns, i, minute, True, False, now, now_ns)
     close_ns = int(tab.close_ns[i])
     return _Moment(now, now_ns, i, int(tab.minutes[i]), False, pre, _et(close_ns), close_ns)
+
+
+def quote_delay(symbol: str) -> dt.timedelta:
+    """How far ``symbol``'s option quotes lag its live price during the regular session:
+    ``15 + crc32(symbol) % 16`` minutes (15-30, SPY 30, like Yahoo's ~30). Pure (no clock)."""
+    return dt.timedelta(minutes=_delay_minutes(_require(symbol)))
+
+
+def _delay_minutes(p: _Params) -> int:
+    return 15 + p.seed % 16
+
+
+def _quote_moment(p: _Params, mo: _Moment) -> _Moment:
+    """The moment the option quotes of ``p``'s chains are from (``mo`` with ``minute`` and
+    ``as_of`` moved back).
+
+    In the session: :func:`quote_delay` earlier, never before the open (the first minutes of a
+    session show the opening quotes). Closed (after hours, weekend, holiday, pre-market): the
+    last session's close, ``mo`` itself — its closing quotes stand until the next open."""
+    if not mo.is_open:
+        return mo
+    minute = max(mo.minute - _delay_minutes(p), 0)
+    ns = int(_table().open_ns[mo.session]) + minute * _NS_MIN
+    return dataclasses.replace(mo, minute=minute, as_of=_et(ns), as_of_ns=ns)
 
 
 # --- symbol parameters -----------------------------------------------------------------------
@@ -722,7 +764,9 @@ class SimulatedProvider:
 
     # -- chain --
     def chain(self, symbol: str, expiry: dt.date) -> Chain:
-        """One expiry's chain (RAW_COLUMNS, no greeks). Raises SymbolNotFound / NoExpiry."""
+        """One expiry's chain (RAW_COLUMNS, no greeks): ``spot``/``as_of``/``quote`` live, the
+        option quotes as of ``quotes_as_of`` (see the module docstring). Raises SymbolNotFound /
+        NoExpiry."""
         p = _require(symbol)
         mo = _moment()
         listed = _listed_now(p, mo)
@@ -735,7 +779,8 @@ class SimulatedProvider:
             raise NoExpiry(f"{p.symbol} has no expiry listed on {expiry:%Y-%m-%d}{hint}.",
                            symbol=p.symbol, next_expiry=nxt)
         quote = _quote(p, mo)
-        frame = _chain_frame(p, mo, expiry, quote.price)
+        mq = _quote_moment(p, mo)
+        frame = _chain_frame(p, mo, mq, expiry, quote.price)
         tab = _table()
         flags = quality_flags(frame, market_open=mo.is_open,
                               session_start=_et(tab.open_ns[mo.session]))
@@ -743,7 +788,8 @@ class SimulatedProvider:
             flags = flags | {FALLBACK}
         return Chain(symbol=p.symbol, expiry=expiry, spot=quote.price, as_of=mo.as_of,
                      source=NAME, frame=frame, flags=frozenset(flags),
-                     rate=settings().risk_free, div_yield=p.q, quote=quote)
+                     rate=settings().risk_free, div_yield=p.q, quote=quote,
+                     quotes_as_of=mq.as_of)
 
 
 def _quote(p: _Params, mo: _Moment) -> Quote:
@@ -938,11 +984,30 @@ def _session_volume(c: _Setup, listed: tuple[dt.date, ...]) -> np.ndarray:
         * np.exp(0.6 * ndtri(_draw(c.h_today, _S_VOLC)) - 0.18)
 
 
+VENDOR_EXTRA_T = 2.0 / 365.0  # the vendor's T runs two calendar days past the expiry's close
+VENDOR_IV_SD = 0.02           # its per-contract error: 2 vol points (sd, clipped at 2.5 sd)
+
+
 def _reported_iv(c: _Setup, sig: np.ndarray, qt: dict[str, np.ndarray]) -> np.ndarray:
-    """The IV column as a data vendor shows it: the smile, except stubs (IV implied from their
-    one-tick offer: > 500 % in a 0DTE's last minutes) and ~15 % of the deep-ITM contracts whose
-    time value is under half the spread (IV 0.00001, Yahoo's habit)."""
-    iv = sig.copy()
+    """The ``iv`` column as a data vendor shows it — NOT the vol our prices were made with.
+
+    Like Yahoo's ``impliedVolatility`` it does not reprice the contract's own mid:
+
+    - the vendor's clock runs :data:`VENDOR_EXTRA_T` (2 days) too long and it keeps the
+      price, i.e. the total variance: ``iv = sigma_v sqrt(T / (T + 2 d))``. A month out that is
+      3 % low; a 0DTE in its last hour (T ~ 1 h, and the quote is delayed) shows ~1/7 of the
+      price-consistent vol, as Yahoo's late-day 0DTE IVs do;
+    - ``sigma_v = max(sigma + 0.02 z, 0.3 sigma)``: a deterministic per-contract-and-session
+      error (``z`` standard normal clipped at ±2.5), different for the call and the put of a
+      strike;
+    - stubs (quoted 0 x one tick): the vol implied from the tick at the true T (> 500 % in a
+      0DTE's last quoted minutes);
+    - ~15 % of the deep-ITM contracts whose time value is under half the spread: 0.00001.
+
+    ``sig`` is the smile vol at the quote moment (what ``theo``/bid/ask were priced with), so
+    an IV solved from a mid with the quote moment's spot and T recovers the smile."""
+    z = np.clip(ndtri(_draw(c.h_today, _S_VENDOR)), -2.5, 2.5)
+    iv = np.maximum(sig + VENDOR_IV_SD * z, 0.3 * sig) * math.sqrt(c.t / (c.t + VENDOR_EXTRA_T))
     stub = qt["stub"]
     if stub.any():
         iv[stub] = _implied_from(qt["tick"][stub], c.spot, c.K[stub], c.t, c.r, c.p.q,
@@ -960,12 +1025,15 @@ def _contracts(c: _Setup) -> list[str]:
     return [f"{stem}C{k:08d}" for k in milli] + [f"{stem}P{k:08d}" for k in milli]
 
 
-def _chain_frame(p: _Params, mo: _Moment, expiry: dt.date, spot: float) -> pd.DataFrame:
-    """The canonical frame of one expiry at the moment ``mo`` (see the module docstring)."""
-    c = _setup(p, mo, expiry, spot)
-    i = mo.session
+def _chain_frame(p: _Params, mo: _Moment, mq: _Moment, expiry: dt.date, spot: float
+                 ) -> pd.DataFrame:
+    """The canonical frame of one expiry at the moment ``mo``, its option quotes as of ``mq``
+    (:func:`_quote_moment`; see the module docstring). ``spot`` is the live price: only
+    ``in_the_money`` uses it, every price is computed at the quote moment's spot and T."""
+    i = mq.session
     day = _day(p.symbol, i)
-    sig = np.tile(_smile(p, _iv_level(p, i, spot), spot, c.strikes, c.t, c.r,
+    c = _setup(p, mq, expiry, float(day.points[mq.minute]))
+    sig = np.tile(_smile(p, _iv_level(p, i, c.spot), c.spot, c.strikes, c.t, c.r,
                          ndtri(_draw(_hash(c.h_strike, i), _S_IVK))), 2)
     qt = _quotes(c, sig)
     listed = _listing(p.style, _day_of(i), True)
@@ -973,11 +1041,11 @@ def _chain_frame(p: _Params, mo: _Moment, expiry: dt.date, spot: float) -> pd.Da
         listed = tuple(sorted(listed + (expiry,)))
     oi = _open_interest(c, listed)
     expected = _session_volume(c, listed)
-    volume = np.floor(expected * day.cum[mo.minute])
+    volume = np.floor(expected * day.cum[mq.minute])
 
     # last trade: the minute the cumulative count last ticked up, else an earlier session;
     # its price is the theoretical value then, within a quarter spread
-    lt_ns, lt_spot, lt_t = _last_trades(mo, c.e_close, expected, volume, c.h_today, day,
+    lt_ns, lt_spot, lt_t = _last_trades(mq, c.e_close, expected, volume, c.h_today, day,
                                         _daily(p.symbol)[1])
     last = greeks.price(lt_spot, c.K, lt_t, c.r, p.q, sig, c.is_call) \
         + 0.25 * qt["spread"] * ndtri(_draw(_hash(c.h_contract, lt_ns // _NS_MIN), _S_LASTN))
@@ -985,9 +1053,12 @@ def _chain_frame(p: _Params, mo: _Moment, expiry: dt.date, spot: float) -> pd.Da
 
     plan = _whale_plan(p.symbol, i, expiry, c.r)
     if plan:
-        volume, oi, last, lt_ns = _apply_whales(mo, plan, qt, volume, oi, last, lt_ns)
+        volume, oi, last, lt_ns = _apply_whales(mq, plan, qt, volume, oi, last, lt_ns)
 
-    bid, ask = (qt["bid"], qt["ask"]) if mo.is_open else (np.zeros(len(c.K)),) * 2
+    bid, ask = qt["bid"], qt["ask"]
+    if mo.pre_market:  # before the open: no quotes yet, and OCC has not published OI
+        bid = ask = np.zeros(len(c.K))
+        oi = _unpublished_oi(c, mo)
     raw = pd.DataFrame({
         "contract": _contracts(c),
         "type": np.where(c.is_call, "call", "put"),
@@ -1001,6 +1072,16 @@ def _chain_frame(p: _Params, mo: _Moment, expiry: dt.date, spot: float) -> pd.Da
         "last_trade": pd.DatetimeIndex(lt_ns.astype("datetime64[ns]"), tz="UTC"),
     })
     return normalise_chain(raw)
+
+
+def _unpublished_oi(c: _Setup, mo: _Moment) -> np.ndarray:
+    """Open interest before the open of session day ``mo.now``: OCC has not published it, so
+    Yahoo sends 0 — except on ~1 % of contracts (any strike, however far from the money), a
+    stray 1-40 (the kind that puts a naive "wall" 35 % from spot)."""
+    today = _index(mo.now.date())
+    h = _hash(c.h_contract, today)
+    stray = _draw(h, _S_OISTRAY) < 0.01
+    return np.where(stray, 1.0 + np.floor(40.0 * _draw(h, _S_OISTRAYN)), 0.0)
 
 
 def _expiry_share(listed: tuple[dt.date, ...], day: dt.date, expiry: dt.date, style: str, *,

@@ -6,17 +6,20 @@ Every public call goes through three separately testable steps (OpenBB style):
    (pure; bad input raises ``InvalidSymbol`` / ``ValueError`` before any I/O);
 2. **raw I/O** — ``YahooProvider._raw_*``: the only code that touches yfinance objects, run by
    ``YahooProvider._call`` under one time budget, with errors mapped by :func:`map_error`;
-3. **transform** — :func:`chain_frame`, :func:`pm_settled_only`, :func:`quote_from_underlying`,
+3. **transform** — :func:`chain_frame`, :func:`standard_only`, :func:`quote_from_underlying`,
    :func:`quote_from_chart`, :func:`history_frame`, :func:`chain_flags`, ... (pure functions of
    plain dicts / frames, unit-tested with literal data).
 
 Upstream calls per provider call
 --------------------------------
-- ``expirations``: one ``/v7/finance/options/{sym}`` request (Yahoo answers with the expiry list
-  and the nearest expiry's chain; there is no lighter endpoint).
-- ``chain``: that same request; when the nearest expiry is the one asked for (0DTE, the common
-  case) its chain is used as is, otherwise one more request with ``?date=``. The underlying's
-  quote (spot, previous close, volume, time) comes with the chain: no extra call.
+- ``listing`` (and ``expirations``): ONE ``/v7/finance/options/{sym}`` request without date:
+  Yahoo answers with the expiry list AND the nearest expiry's chain; the fetch layer caches
+  both, so the nearest chain costs no second request.
+- ``chain``: ONE ``?date=`` request (its answer carries the expiry list too, so an expiry that
+  is no longer listed is told apart without another request). yfinance's public
+  ``option_chain(date)`` would first repeat the no-date request; see ``_raw_options``. The
+  underlying's quote (spot, previous close, volume, time, pre/post-market price) comes with the
+  chain: no extra call.
 - ``quote`` / ``history``: one ``/v8/finance/chart/{sym}`` request. yfinance would first look up
   the exchange time zone (one more chart request per new symbol, and a quoteSummary fallback);
   options exist only on US listings, so the time zone is preset to America/New_York.
@@ -106,9 +109,7 @@ RENAME = {
 
 IV_IN_PERCENT = False  # Yahoo's impliedVolatility is a decimal fraction (0.25 = 25 %)
 
-# Index option roots listed on the same dates: AM-settled (monthly, stops trading the day
-# before) -> PM-settled (trades through the expiry day's close).
-PM_SETTLED_ROOT = {"SPX": "SPXW", "NDX": "NDXP", "RUT": "RUTW"}
+STANDARD_SIZE = "REGULAR"  # Yahoo's contractSize of a standard 100-share contract
 
 # Flag for a listed expiry for which Yahoo sent no contracts (FLAG_TEXT lives in core.schema).
 EMPTY_CHAIN = schema.EMPTY_CHAIN
@@ -116,7 +117,8 @@ EMPTY_CHAIN = schema.EMPTY_CHAIN
 # Longest period Yahoo serves per intraday interval (1m: 8 days; <1h: 60 days; 1h: 730 days).
 INTRADAY_MAX_PERIOD = {"1m": "5d", "5m": "1mo", "15m": "1mo", "30m": "1mo", "1h": "1y"}
 
-_OCC = re.compile(r"^(?P<root>[A-Z][A-Z0-9]*?)(?P<date>\d{6})(?P<kind>[CP])(?P<strike>\d{8})$")
+_SESSION_PRICES = (("pre-market", "preMarketPrice", "preMarketTime"),
+                   ("after-hours", "postMarketPrice", "postMarketTime"))
 _QUOTE_META_KEYS = ("regularMarketPrice", "regularMarketTime", "regularMarketVolume",
                     "previousClose", "chartPreviousClose")
 
@@ -322,51 +324,40 @@ def next_listed(listed: Iterable[dt.date], expiry: dt.date) -> dt.date | None:
     return min(later) if later else None
 
 
-def contract_root(contracts: pd.Series) -> pd.Series:
-    """OCC contract symbol -> its root: ``SPXW261120C06700000`` -> ``SPXW`` (NaN if unparsable).
-
-    The symbol is root + YYMMDD + C/P + strike x 1000 on 8 digits; roots may hold digits
-    (adjusted contracts such as ``TSLA1``)."""
-    return contracts.astype(str).str.extract(_OCC)["root"]
+contract_root = symbols.contract_root      # OCC parsing lives in core.symbols
+contract_expiry = symbols.contract_expiry
 
 
-def contract_expiry(contracts: pd.Series) -> pd.Series:
-    """OCC contract symbol -> expiry date (NaT if unparsable)."""
-    dates = contracts.astype(str).str.extract(_OCC)["date"]
-    return pd.to_datetime(dates, format="%y%m%d", errors="coerce").dt.date
-
-
-def pm_settled_only(frame: pd.DataFrame) -> pd.DataFrame:
-    """Keep only PM-settled contracts where an index lists AM- and PM-settled roots together.
-
-    On a monthly expiry Yahoo lists ``^SPX`` contracts of two roots for the same date: ``SPX``
-    (AM-settled: last trade the day before, settled on the expiry morning's opening prints) and
-    ``SPXW`` (PM-settled: trades until the close). Levels for that day (0DTE, gamma exposure)
-    must use what actually trades, so when both roots of a pair in :data:`PM_SETTLED_ROOT`
-    (SPX/SPXW, NDX/NDXP, RUT/RUTW) are present, rows of the AM root are dropped, selected by
-    the root of ``contract``. A frame with only one root of a pair is returned unchanged.
-    Returns a new frame; the input is not modified.
-    """
+def standard_only(frame: pd.DataFrame, sizes: pd.Series | None = None) -> tuple[pd.DataFrame, bool]:
+    """Drop adjusted and non-standard contracts: roots with a trailing digit (``AMD1``: the
+    deliverable is no longer 100 shares, :func:`core.symbols.is_adjusted_root`) and any
+    ``contractSize`` other than REGULAR (``sizes`` aligned with ``frame``; missing = REGULAR).
+    Their prices and OI must not be summed with standard contracts. Returns ``(frame, dropped
+    any)``; the input is not modified."""
     if frame.empty:
-        return frame
-    roots = contract_root(frame["contract"])
-    present = set(roots.dropna().unique())
-    am_roots = [am for am, pm in PM_SETTLED_ROOT.items() if am in present and pm in present]
-    if not am_roots:
-        return frame
-    return frame[~roots.isin(am_roots).to_numpy()].reset_index(drop=True)
+        return frame, False
+    odd = symbols.is_adjusted_root(contract_root(frame["contract"])).to_numpy(dtype=bool)
+    if sizes is not None:
+        known = sizes.notna().to_numpy(dtype=bool)
+        odd = odd | (known & (sizes.astype(str).str.upper().to_numpy() != STANDARD_SIZE))
+    if not odd.any():
+        return frame, False
+    return frame[~odd].reset_index(drop=True), True
 
 
 def chain_frame(calls: pd.DataFrame | None, puts: pd.DataFrame | None, expiry: dt.date,
-                *, iv_in_percent: bool = IV_IN_PERCENT) -> pd.DataFrame:
-    """yfinance's calls and puts frames -> ONE canonical long frame (core.schema.RAW_COLUMNS).
+                *, iv_in_percent: bool = IV_IN_PERCENT,
+                session_start: dt.datetime | None = None) -> tuple[pd.DataFrame, bool]:
+    """yfinance's calls and puts frames -> ONE canonical long frame (core.schema.RAW_COLUMNS),
+    and whether non-standard contracts were dropped (:func:`standard_only`).
 
     Renames with :data:`RENAME`, adds ``type`` (call/put) and ``expiry``, then applies
-    ``core.schema.normalise_chain`` (NaN volume/OI -> 0, IVs divided by 100 when
-    ``iv_in_percent``, absurd IVs flagged in ``iv_ok``, mid = (bid+ask)/2, or last when bid or
-    ask is zero) and :func:`pm_settled_only`. Yahoo's ``impliedVolatility`` is a decimal
-    (0.25 = 25 %), off-hours values of 5-20 (500-2000 %) included, so the unit is stated, never
-    guessed from the values. ``None`` or empty sides give an empty canonical frame.
+    ``core.schema.normalise_chain`` (NaN volume/OI -> 0, Yahoo's IV to ``vendor_iv``, absurd IVs
+    flagged in ``iv_ok``, mid from a two-sided quote or a last trade since ``session_start``).
+    Yahoo's ``impliedVolatility`` is a decimal (0.25 = 25 %), off-hours values of 5-20 included,
+    so the unit is stated, never guessed from the values. AM- and PM-settled index roots are
+    both kept: the fetch layer drops the AM root once it has settled. ``None`` or empty sides
+    give an empty canonical frame.
     """
     parts = []
     for kind, side in (("call", calls), ("put", puts)):
@@ -374,9 +365,23 @@ def chain_frame(calls: pd.DataFrame | None, puts: pd.DataFrame | None, expiry: d
             continue
         parts.append(side.rename(columns=RENAME).assign(type=kind, expiry=expiry))
     if not parts:
-        return schema.empty_chain_frame()
+        return schema.empty_chain_frame(), False
     raw = pd.concat(parts, ignore_index=True)
-    return pm_settled_only(schema.normalise_chain(raw, iv_in_percent=iv_in_percent))
+    sizes = raw["contractSize"] if "contractSize" in raw.columns else None
+    raw, dropped = standard_only(raw, sizes.reset_index(drop=True) if sizes is not None else None)
+    frame = schema.normalise_chain(raw, iv_in_percent=iv_in_percent, session_start=session_start)
+    return frame, dropped
+
+
+def quotes_time(frame: pd.DataFrame, spot_as_of: dt.datetime) -> dt.datetime | None:
+    """When the chain's option quotes are from: its newest option trade (Yahoo sends no quote
+    time; in a live answer the option data lag the underlying by up to ~30 min), never later
+    than the spot's time. None when no contract has a trade time."""
+    traded = frame["last_trade"].dropna() if len(frame) else frame.get("last_trade")
+    if traded is None or not len(traded):
+        return None
+    newest = pd.Timestamp(traded.max()).tz_convert(clock.ET).to_pydatetime()
+    return min(newest, spot_as_of)
 
 
 def _number(value: Any, default: float = math.nan) -> float:
@@ -403,9 +408,14 @@ def as_of_from(value: Any) -> dt.datetime:
 def quote_from_underlying(symbol: str, underlying: Mapping | None) -> Quote:
     """The ``quote`` dict Yahoo sends with an option chain -> :class:`Quote`.
 
-    price = regularMarketPrice; prev_close = regularMarketPreviousClose (else price -
-    regularMarketChange, else price); day_volume = regularMarketVolume (0 when absent, as for
-    cash indexes); as_of = regularMarketTime in ET. No positive price -> Unavailable.
+    Regular session (``marketState`` REGULAR, or no newer extended-hours price): price =
+    regularMarketPrice at regularMarketTime; prev_close = regularMarketPreviousClose (else price
+    - regularMarketChange, else price). Otherwise the newest of preMarketPrice / postMarketPrice
+    that is later than the regular price is the spot, labelled ``session`` "pre-market" /
+    "after-hours", at its own time; before the open prev_close is then the last regular close
+    (regularMarketPrice), after the close it stays the previous session's close.
+    day_volume = regularMarketVolume (0 when absent, as for cash indexes). No positive price ->
+    Unavailable.
     """
     u = underlying or {}
     price = _number(u.get("regularMarketPrice"))
@@ -415,9 +425,17 @@ def quote_from_underlying(symbol: str, underlying: Mapping | None) -> Quote:
     if math.isnan(prev) or prev <= 0:
         change = _number(u.get("regularMarketChange"), 0.0)
         prev = price - change
-    return Quote(symbol=symbol, price=price, prev_close=prev,
-                 as_of=as_of_from(u.get("regularMarketTime")), source=NAME,
-                 day_volume=_number(u.get("regularMarketVolume"), 0.0))
+    as_of = as_of_from(u.get("regularMarketTime"))
+    session = "regular"
+    if str(u.get("marketState", "REGULAR")).upper() != "REGULAR":
+        for name, price_key, time_key in _SESSION_PRICES:
+            extended, at = _number(u.get(price_key)), _number(u.get(time_key))
+            if extended > 0 and at > 0 and as_of_from(at) > as_of:
+                if name == "pre-market":
+                    prev = price  # before the open, the change is against the last close
+                price, as_of, session = extended, as_of_from(at), name
+    return Quote(symbol=symbol, price=price, prev_close=prev, as_of=as_of, source=NAME,
+                 day_volume=_number(u.get("regularMarketVolume"), 0.0), session=session)
 
 
 def quote_from_chart(symbol: str, meta: Mapping, bars: pd.DataFrame) -> Quote:
@@ -482,24 +500,38 @@ def history_frame(bars: pd.DataFrame | None, interval: str) -> pd.DataFrame:
     return frame.sort_index()
 
 
-def chain_flags(frame: pd.DataFrame) -> frozenset:
+def chain_flags(frame: pd.DataFrame, quotes_lag: float | None = None) -> frozenset:
     """core.schema.quality_flags with the market state from core.clock (open now?) and the
-    session start of the last session (last trades before it are stale); EMPTY_CHAIN when the
-    frame has no rows."""
+    start of the last session (trades before it are not this session's); EMPTY_CHAIN when the
+    frame has no rows. (The fetch layer recomputes them after solving IVs.)"""
     status = clock.market_status()
     start = clock.session_open(clock.last_session())
-    flags = schema.quality_flags(frame, market_open=status.is_open, session_start=start)
+    flags = schema.quality_flags(frame, market_open=status.is_open, session_start=start,
+                                 quotes_lag=quotes_lag)
     return flags | {EMPTY_CHAIN} if frame.empty else flags
+
+
+def no_bars(exc: yf_exceptions.YFPricesMissingError, statuses: Iterable[tuple[str, int]]) -> bool:
+    """Was a YFPricesMissingError an ordinary "no bars in this window" answer? Yes when Yahoo
+    gave no reason (an unknown symbol comes with "No data found, symbol may be delisted") and
+    its last chart answer was HTTP 200."""
+    codes = [code for path, code in statuses if "/finance/chart/" in path]
+    return not exc.yahoo_reason and bool(codes) and codes[-1] == 200
 
 
 def classify_empty(symbol: str, statuses: Iterable[tuple[str, int]]) -> DataError:
     """The error for an options answer without expiries, from the HTTP statuses seen.
 
-    The last answer of the options endpoint decides: 200 (an empty result) or 404 ->
+    Any 429 among the options answers -> RateLimited (yfinance retries a 429 once with its
+    other cookie strategy, which Yahoo may answer 401 "Invalid Crumb": still a rate limit, so
+    the process-wide back-off starts). Else the last answer decides: 200 (an empty result) or 404 ->
     SymbolNotFound (no such symbol, or no listed options); 401/403 (e.g. "Invalid Crumb"),
     5xx, other codes or no answer at all -> Unavailable (Yahoo did not really answer).
     """
     codes = [code for path, code in statuses if "/finance/options/" in path]
+    if 429 in codes:  # e.g. 429, then yfinance's retry with the other cookie answers 401
+        return RateLimited(f"Yahoo Finance is rate-limiting requests (options of {symbol}); "
+                           "retry in a moment.", symbol=symbol)
     if codes and codes[-1] in (200, 404):
         return SymbolNotFound(f"Yahoo Finance lists no options for {symbol}.", symbol=symbol)
     if codes and codes[-1] in (401, 403):
@@ -551,25 +583,28 @@ def map_error(exc: BaseException, symbol: str, what: str, budget: float) -> Data
 
 @dataclasses.dataclass(frozen=True)
 class RawChain:
-    """What the options endpoint gave for one request: the listed expiries, and, when the asked
-    expiry is listed, its calls / puts frames (yfinance's columns) and the underlying's quote."""
+    """What ONE options request gave: the listed expiries (Yahoo's ``expirationDates`` of that
+    answer), the expiry its contracts are for (None when it sent none), its calls / puts frames
+    (yfinance's columns, contractSize included) and the underlying's quote dict."""
 
     listed: tuple[str, ...]
+    expiry: dt.date | None
     calls: pd.DataFrame | None
     puts: pd.DataFrame | None
     underlying: dict | None
 
 
-def _chain_is_for(option_chain, expiry: dt.date, nearest: bool) -> bool:
-    """Is yfinance's chain from a request without ``date`` the chain of ``expiry``?
+def expiry_epoch(expiry: dt.date) -> int:
+    """Yahoo's key for an expiry in ``?date=``: 00:00 UTC of the expiry date, epoch seconds."""
+    return int(dt.datetime.combine(expiry, dt.time(), tzinfo=dt.timezone.utc).timestamp())
 
-    Yes when every contract symbol encodes ``expiry``; an empty chain is taken as the
-    ``nearest`` listed expiry's (Yahoo answers a request without date with the nearest)."""
-    sides = [s for s in (option_chain.calls, option_chain.puts) if s is not None and len(s)]
-    if not sides:
-        return nearest
-    expiries = pd.concat([contract_expiry(s["contractSymbol"]) for s in sides])
-    return bool((expiries == expiry).all())
+
+def epoch_date(value: Any) -> dt.date | None:
+    """Yahoo's ``expirationDate`` (epoch seconds, 00:00 UTC of the date) -> the date."""
+    seconds = _number(value)
+    if math.isnan(seconds):
+        return None
+    return dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc).date()
 
 
 class YahooProvider:
@@ -638,27 +673,42 @@ class YahooProvider:
             log.warning("yahoo: reading %s failed: %s: %s", what, type(exc).__name__, exc)
             raise map_error(exc, symbol, what, self.budget()) from exc
 
-    def _raw_expirations(self, ysym: str) -> tuple[str, ...]:
-        return tuple(self._ticker(ysym).options)
+    def _raw_options(self, ysym: str, expiry: dt.date | None) -> RawChain:
+        """ONE options request: ``/v7/finance/options/{sym}`` (the expiry list + the nearest
+        expiry's chain) or, with ``expiry``, ``?date=`` (the list + that expiry's chain).
 
-    def _raw_chain(self, ysym: str, expiry: dt.date) -> RawChain:
+        yfinance 1.7's public ``option_chain(date)`` first makes the no-date request to learn
+        the expiry keys; this calls the method behind it (``Ticker._download_options``, parsed
+        by ``Ticker._options2df``) with the key computed here (:func:`expiry_epoch`), so each
+        answer costs one request, and reads the answer's own expiry list (the ticker's
+        ``_expirations``, emptied first). Tested against 1.7 (requirements pin it)."""
         ticker = self._ticker(ysym)
-        first = ticker.option_chain()          # the expiry list + the nearest expiry's chain
-        listed = tuple(ticker.options)         # filled by the request above: no new request
-        underlying = first.underlying or getattr(ticker, "_underlying", None) or None
-        if expiry.isoformat() not in listed:
-            return RawChain(listed, None, None, underlying)
-        chosen = first
-        if not _chain_is_for(first, expiry, nearest=expiry.isoformat() == min(listed)):
-            chosen = ticker.option_chain(expiry.isoformat())
-            underlying = chosen.underlying or underlying
-        return RawChain(listed, chosen.calls, chosen.puts, underlying)
+        ticker._expirations = {}
+        options = ticker._download_options(None if expiry is None else expiry_epoch(expiry))
+        listed = tuple(ticker._expirations)
+        underlying = getattr(ticker, "_underlying", None) or None
+        if not options:
+            return RawChain(listed, None, None, None, underlying)
+        return RawChain(listed, epoch_date(options.get("expirationDate")),
+                        ticker._options2df(options.get("calls", [])),
+                        ticker._options2df(options.get("puts", [])),
+                        options.get("underlying") or underlying)
 
     def _raw_bars(self, ysym: str, period: str, interval: str, with_meta: bool):
+        """One chart request. An answer for a known symbol with no bars in the window (a
+        weekend's 1-minute bars: HTTP 200, ``meta`` but no ``timestamp``) is an empty result,
+        not a missing symbol: yfinance raises YFPricesMissingError without Yahoo's reason for
+        it, which is turned back into no bars here (:func:`no_bars`)."""
         ticker = self._ticker(ysym)
         ticker._tz = US_TZ  # US listings only: skip yfinance's time-zone lookup request
-        bars = ticker.history(period=period, interval=interval, auto_adjust=False,
-                              actions=False, timeout=self.budget())
+        try:
+            bars = ticker.history(period=period, interval=interval, auto_adjust=False,
+                                  actions=False, timeout=self.budget())
+        except yf_exceptions.YFPricesMissingError as exc:
+            exchange = getattr(_local, "exchange", None)
+            if not no_bars(exc, exchange.statuses if exchange else []):
+                raise
+            bars = None
         if not with_meta:
             return bars, {}
         meta = ticker.get_history_metadata()   # lazy mapping: read only what is needed
@@ -666,38 +716,66 @@ class YahooProvider:
 
     # -- the Provider protocol --------------------------------------------------------------
 
-    def expirations(self, symbol: str) -> list[dt.date]:
-        """Listed expiries, ascending (today's while Yahoo lists it). Raises SymbolNotFound."""
+    def _options(self, symbol: str, expiry: dt.date | None) -> tuple[list[dt.date], RawChain]:
+        """One options request (see :meth:`_raw_options`) -> (listed dates, the raw answer).
+        Raises SymbolNotFound / RateLimited / Unavailable when the answer lists no expiry."""
         symbol, ysym = request_symbols(symbol)
-        listed, statuses = self._call(symbol, f"expiries of {symbol}", self._raw_expirations,
-                                      ysym)
-        dates = parse_expirations(listed)
-        if not dates:
-            raise classify_empty(symbol, statuses)
-        return dates
-
-    def chain(self, symbol: str, expiry: dt.date) -> Chain:
-        """One expiry's canonical chain (no greeks) with spot, quote, as_of, flags, div_yield.
-
-        Raises SymbolNotFound, NoExpiry (with ``next_expiry``), RateLimited or Unavailable. A
-        listed expiry without contracts gives an empty frame flagged EMPTY_CHAIN."""
-        symbol, ysym = request_symbols(symbol)
-        exp = expiry_date(expiry)
-        raw, statuses = self._call(symbol, f"{symbol} options {exp}", self._raw_chain, ysym, exp)
+        what = f"{symbol} options" + (f" {expiry}" if expiry else "")
+        raw, statuses = self._call(symbol, what, self._raw_options, ysym, expiry)
         listed = parse_expirations(raw.listed)
         if not listed:
             raise classify_empty(symbol, statuses)
+        return listed, raw
+
+    def _chain_of(self, symbol: str, expiry: dt.date, raw: RawChain) -> Chain:
+        """The canonical chain (no greeks) of ``expiry`` from one raw answer."""
+        what = f"{symbol} options {expiry}"
+        quote = self._transform(symbol, what, quote_from_underlying, symbol, raw.underlying)
+        frame, dropped = self._transform(
+            symbol, what, lambda: chain_frame(raw.calls, raw.puts, expiry,
+                                              session_start=clock.session_open(
+                                                  clock.last_session())))
+        quotes_as_of = quotes_time(frame, quote.as_of)
+        lag = None if quotes_as_of is None else (quote.as_of - quotes_as_of).total_seconds()
+        flags = chain_flags(frame, lag) | ({schema.NON_STANDARD} if dropped else set())
+        return Chain(symbol=symbol, expiry=expiry, spot=quote.price, as_of=quote.as_of,
+                     source=NAME, frame=frame, flags=frozenset(flags),
+                     div_yield=symbols.dividend_yield(symbol), quote=quote,
+                     quotes_as_of=quotes_as_of)
+
+    def expirations(self, symbol: str) -> list[dt.date]:
+        """Listed expiries, ascending (today's while Yahoo lists it). Raises SymbolNotFound.
+        One request; :meth:`listing` returns the nearest chain of the same answer too."""
+        return self.listing(symbol)[0]
+
+    def listing(self, symbol: str) -> tuple[list[dt.date], Chain | None]:
+        """ONE no-date options request -> (listed expiries ascending, the nearest expiry's
+        chain that came with them, or None when Yahoo sent none). The fetch layer caches both,
+        so a cold view of the nearest expiry costs one request."""
+        listed, raw = self._options(symbol, None)
+        symbol = symbols.validate(symbol)
+        if raw.expiry is None or raw.expiry not in listed:
+            return listed, None
+        return listed, self._chain_of(symbol, raw.expiry, raw)
+
+    def chain(self, symbol: str, expiry: dt.date) -> Chain:
+        """One expiry's canonical chain (no greeks) with spot, quote, as_of, quotes_as_of,
+        flags, div_yield: ONE ``?date=`` request.
+
+        Raises SymbolNotFound, NoExpiry (with ``next_expiry``), RateLimited or Unavailable. A
+        listed expiry without contracts gives an empty frame flagged EMPTY_CHAIN."""
+        exp = expiry_date(expiry)
+        listed, raw = self._options(symbol, exp)
+        symbol = symbols.validate(symbol)
         if exp not in listed:
             nxt = next_listed(listed, exp)
             raise NoExpiry(f"{symbol} has no options expiring {exp:%a %d %b %Y}"
                            + (f"; the next expiry is {nxt:%a %d %b %Y}." if nxt else "."),
                            symbol=symbol, next_expiry=nxt)
-        what = f"{symbol} options {exp}"
-        quote = self._transform(symbol, what, quote_from_underlying, symbol, raw.underlying)
-        frame = self._transform(symbol, what, chain_frame, raw.calls, raw.puts, exp)
-        return Chain(symbol=symbol, expiry=exp, spot=quote.price, as_of=quote.as_of,
-                     source=NAME, frame=frame, flags=chain_flags(frame),
-                     div_yield=symbols.dividend_yield(symbol), quote=quote)
+        if raw.expiry not in (None, exp):
+            raise Unavailable(f"Yahoo Finance answered {symbol} options {exp} with another "
+                              "expiry's contracts.", symbol=symbol)
+        return self._chain_of(symbol, exp, raw)
 
     def quote(self, symbol: str) -> Quote:
         """Last price, previous close, day volume and time, from one chart request (5 daily

@@ -60,9 +60,11 @@ LEVELS: dict[str, tuple[str, str, str, str]] = {
                         CALL_COLOR, "dashdot"),
     "put_wall_gamma": ("Put wall (gamma)", "strike with the largest |put GEX|",
                        PUT_COLOR, "dashdot"),
-    "abs_gamma_strike": ("Abs. gamma strike", "strike with the largest |net GEX|",
+    "abs_gamma_strike": ("Abs. gamma strike", "strike with the most gross gamma, call GEX + "
+                         "|put GEX| (not netted), full chain",
                          "#a78bfa", "dashdot"),
-    "zero_gamma": ("Zero gamma", "spot level where dealers' total GEX (re-priced) changes sign",
+    "zero_gamma": ("Zero gamma", "spot level where dealers' total GEX (re-priced over spot ±15% "
+                   "with each contract's IV, full chain) changes sign; price units",
                    "#facc15", "dash"),
     "max_pain": ("Max pain", "strike where option holders' total payoff at expiry is smallest",
                  "#c084fc", "dot"),

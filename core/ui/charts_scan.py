@@ -56,7 +56,7 @@ def card_chart(bars: pd.DataFrame, *, sma10: pd.Series, ema21: pd.Series,
     """Daily candles with SMA10 and EMA21 overlays, horizontal ``levels`` (walls, absolute gamma
     strike, price line) and MACD(12,26,9) crosses as markers (▲ green under the bar: MACD moved
     above its signal; ▼ red above the bar: below). ``crosses`` has ``time``, ``direction`` and
-    ``price`` columns (``core.analytics.scanner.card_series``). No legend (the card's caption
+    ``price`` columns (``core.analytics.command_center.card_series``). No legend (the card's caption
     names the lines; hover names each one)."""
     fig = charts.price_chart(_naive(bars), title=title, levels=levels, height=height,
                              overlays={"SMA10": _naive(sma10), "EMA21": _naive(ema21)})
@@ -132,10 +132,11 @@ def contract_bars(labels: Sequence[str], values, types: Sequence[str], *, title:
 
 
 def signed_bars(labels: Sequence[str], values, *, title: str, measure: str, unit: str,
-                positive_color: str = PUT_COLOR, negative_color: str = CALL_COLOR,
+                positive_color: str = CALL_COLOR, negative_color: str = PUT_COLOR,
                 height: int = 300) -> go.Figure:
-    """One signed value per label; colour by sign (defaults suit the 25Δ risk reversal, where
-    positive = puts richer → red, negative = calls richer → green). NaN bars are left empty."""
+    """One signed value per label; colour by sign (defaults suit the 25Δ risk reversal, call IV
+    − put IV: positive = calls richer → green, negative = puts richer → red). NaN bars are left
+    empty."""
     values = np.asarray(values, dtype="float64")
     colors = np.where(values >= 0, positive_color, negative_color).tolist()
     fig = go.Figure(go.Bar(

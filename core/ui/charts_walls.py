@@ -151,7 +151,8 @@ def band_levels(band: tuple[float, float] | None, *, share: float = 0.70,
     if band is None:
         return []
     definition = (f"edge of the strike band around spot holding {share:.0%} of gross gamma "
-                  "(|call GEX| + |put GEX|): an expected range")
+                  "(|call GEX| + |put GEX|, full chains): where hedging is concentrated, "
+                  "not a probability range")
     return [charts.Level(f"{name} low", float(band[0]), definition, BAND_COLOR, "longdash"),
             charts.Level(f"{name} high", float(band[1]), definition, BAND_COLOR, "longdash")]
 

@@ -29,7 +29,7 @@ import pandas as pd
 import streamlit as st
 
 from core import cache, clock, config, errors, fetch, governor, memory, symbols
-from core.schema import FLAG_TEXT, Chain, Quote
+from core.schema import QUOTES_DELAYED, Chain, Quote, chain_notes
 from core.ui import charts, session
 
 log = logging.getLogger(__name__)
@@ -285,7 +285,12 @@ def _freshness_markdown(sources) -> str:
     stale = any(p[1] for p in pairs)
     text = freshness_text(as_of, clock.now(), stale, _down_since() if stale else None)
     color = "orange" if stale else "gray"
-    return f":{color}-badge[:material/schedule: {text}]"
+    badge = f":{color}-badge[:material/schedule: {text}]"
+    lags = [src.quotes_lag for src in sources if isinstance(src, Chain)
+            and QUOTES_DELAYED in src.flags and src.quotes_lag is not None]
+    if lags:
+        badge += f" :orange-badge[options delayed {max(lags) / 60:.0f} min]"
+    return badge
 
 
 def chart(fig, *, levels=(), key: str | None = None, caption: str | None = None) -> None:
@@ -299,8 +304,9 @@ def chart(fig, *, levels=(), key: str | None = None, caption: str | None = None)
 
 
 def flags_caption(chain: Chain) -> None:
-    """The chain's data-quality flags as one caption line (market closed, OI as of prior close…)."""
-    notes = [FLAG_TEXT[f] for f in sorted(chain.flags) if f in FLAG_TEXT]
+    """The chain's data notes as one caption line (:func:`core.schema.chain_notes`: where its IVs
+    come from, how old its option quotes are, which spot, then its data-quality flags)."""
+    notes = chain_notes(chain)
     if notes:
         st.caption(" · ".join(notes))
 
@@ -378,6 +384,9 @@ class Page:
             self.provider = {"name": "unknown", "reason": "provider failed to start",
                              "simulated": False}
         banner(self.provider)
+        from core.ui import history as history_ui  # recorder autostart, replay notice
+
+        history_ui.header(self.provider)
         _sidebar(self.provider, self.state)
         head, clock_col, fresh_col = st.columns([5, 3, 2], vertical_alignment="bottom")
         with head:

@@ -198,7 +198,14 @@ def test_gamma_walls_on_a_chain_with_one_dominant_strike():
     walls = ex.gamma_walls(frame, 100.0)
     assert walls.call_wall == 105.0
     assert walls.put_wall == 90.0
-    assert walls.abs_gamma_strike == 90.0  # |net| 8000 at 90 beats 4900 at 105
+    assert walls.abs_gamma_strike == 90.0  # gross 8000 at 90 beats 5100 at 105
+
+
+def test_absolute_gamma_strike_is_gross_gamma_not_net():
+    # at 100 calls and puts hold 3000 each (net 0, gross 6000); 105 holds 4000 of calls only.
+    # |net| would pick 105; the most gamma sits at 100.
+    frame = _flat_gamma_chain({100: 3000, 105: 4000}, {100: 3000})
+    assert ex.gamma_walls(frame, 100.0).abs_gamma_strike == 100.0
 
 
 def test_gamma_walls_ties_go_to_the_strike_nearest_spot():

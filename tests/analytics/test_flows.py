@@ -28,9 +28,14 @@ def _by_contract(frame):
 # ----------------------------------------------------------------------------- premium, vol/OI
 
 def test_premium_is_volume_times_mid_times_100():
+    traded = pd.Timestamp("2026-11-20 15:00", tz="UTC")
     f = _chain({"volume": 250, "bid": 2.0, "ask": 2.4},            # mid 2.2
-               {"volume": 10, "bid": 0.0, "ask": 0.0, "last": 3.0})  # no quote: mid = last
-    assert flows.premium(f).tolist() == pytest.approx([250 * 2.2 * 100, 10 * 3.0 * 100])
+               {"volume": 10, "bid": 0.0, "ask": 0.0, "last": 3.0,  # no quote: a trade's price
+                "last_trade": traded},
+               {"volume": 5, "bid": 0.0, "ask": 0.0, "last": 3.0})  # a trade of unknown time
+    got = flows.premium(f).tolist()
+    assert got[:2] == pytest.approx([250 * 2.2 * 100, 10 * 3.0 * 100])
+    assert math.isnan(got[2])  # no price, no premium (never a days-old last)
 
 
 def test_vol_oi_is_nan_when_oi_is_zero():
@@ -141,10 +146,10 @@ def test_unusual_never_flags_zero_oi():
 
 def test_whale_score_by_hand_and_ranked():
     f = _chain(
-        # leverage 0.5*100/2 = 25; vol/OI 2; premium 1000*2*100 = 200k -> 25*.30*2*(2e5/1e9)*1000
+        # premium 1000*2*100 = 200k = 2 bp of $1B; vol/OI 2 -> 2 * 2 = 4.0
         {"type": "call", "strike": 100, "bid": 1.9, "ask": 2.1, "iv": 0.30, "delta": 0.5,
          "volume": 1000, "open_interest": 500},
-        # leverage 40; vol/OI 3; premium 300k -> 40*.35*3*0.3 = 12.6
+        # premium 300k = 3 bp; vol/OI 3 -> 9.0
         {"type": "put", "strike": 97, "bid": 1.0, "ask": 1.0, "iv": 0.35, "delta": -0.4,
          "volume": 3000, "open_interest": 1000},
         {"type": "call", "strike": 105, "volume": 1000, "open_interest": 500},  # exactly +5 %: in
@@ -156,9 +161,21 @@ def test_whale_score_by_hand_and_ranked():
     w = flows.whale_score(f, spot=100.0, underlying_dollar_volume=1e9)
     assert w["contract"].tolist() == ["C1", "C0", "C2"]
     scores = _by_contract(w)["whale_score"]
-    assert scores["C1"] == pytest.approx(12.6)
-    assert scores["C0"] == pytest.approx(3.0)
+    assert scores["C1"] == pytest.approx(9.0)
+    assert scores["C0"] == pytest.approx(4.0)
     assert _by_contract(w).loc["C1", "tier"] == "$100k+"
+    assert _by_contract(w).loc["C0", "leverage"] == pytest.approx(25.0)  # 0.5 × 100 / 2, shown
+
+
+def test_premium_size_counts_in_the_whale_score():
+    # the same contract, volume, OI, delta and IV at twice the mid: twice the premium, twice the
+    # score (the seed formula gave both the same score: the mid cancelled out)
+    same = {"type": "call", "iv": 0.30, "delta": 0.5, "volume": 1000, "open_interest": 500}
+    f = _chain({**same, "strike": 100, "bid": 1.0, "ask": 1.0},
+               {**same, "strike": 101, "bid": 2.0, "ask": 2.0})
+    scores = _by_contract(flows.whale_score(f, 100.0, 1e9))["whale_score"]
+    assert scores["C1"] == pytest.approx(2 * scores["C0"])
+    assert scores["C0"] == pytest.approx(1e4 * (1000 * 1.0 * 100 / 1e9) * 2)
 
 
 def test_whale_score_is_empty_without_underlying_volume():
@@ -169,6 +186,16 @@ def test_whale_score_is_empty_without_underlying_volume():
 
 
 # ----------------------------------------------------------------------------- fresh positioning
+
+def test_fresh_positioning_leaves_out_0dte_round_trips():
+    q = {"bid": 2.0, "ask": 2.0, "volume": 800, "open_interest": 100}
+    today, later = dt.date(2026, 11, 20), dt.date(2026, 11, 27)
+    f = pd.concat([make_chain([{**BASE, "strike": 100, **q}], expiry=e) for e in (today, later)],
+                  ignore_index=True)
+    assert len(flows.fresh_positioning(f, 100.0)) == 2
+    kept = flows.fresh_positioning(f, 100.0, today=today)
+    assert kept["expiry"].tolist() == [later]
+
 
 def test_fresh_positioning_band_threshold_and_score():
     q = {"bid": 2.0, "ask": 2.0}

@@ -100,8 +100,10 @@ def test_every_greek_matches_finite_differences(grid, is_call):
     _check(out["gamma"], (px(s=S + hs) - 2 * px() + px(s=S - hs)) / hs**2, 0.1)
     # vega per vol point = dV/dsigma / 100
     _check(out["vega"], (px(v=sigma + hv) - px(v=sigma - hv)) / (2 * hv) / 100, 1.0)
-    # theta per day = -dV/dT / 365 (time passing shortens T)
-    _check(out["theta"], -(px(t=T + ht) - px(t=T - ht)) / (2 * ht) / 365, 0.1)
+    # theta per day = -dV/dT / 365 (time passing shortens T); over the time left, -dV/dT × T,
+    # when less than a day is left
+    _check(out["theta"], -(px(t=T + ht) - px(t=T - ht)) / (2 * ht) * np.minimum(T, 1 / 365),
+           0.1)
     # vanna per vol point = d(delta)/dsigma / 100 = d(vega)/dS
     _check(out["vanna"], (delta(v=sigma + hv) - delta(v=sigma - hv)) / (2 * hv) / 100, 0.01)
     vega = lambda s: g.greeks(s, K, T, R, Q, sigma, is_call)["vega"]  # noqa: E731
@@ -170,3 +172,23 @@ def test_with_greeks_fills_columns_and_skips_absurd_iv():
     assert out.loc[out["type"] == "put", ["delta", "gamma", "vega", "theta", "vanna",
                                           "charm"]].isna().all(axis=None)
     pd.testing.assert_frame_equal(bad, frame.assign(iv=[0.2, 7.0], iv_ok=[True, False]))
+
+
+@pytest.mark.parametrize("is_call", [True, False])
+def test_theta_under_a_day_is_the_decay_over_the_time_left(is_call):
+    # ATM, 2 hours left (r = 5 %, q = 3 %, sigma 20 %): the per-calendar-day theta would be a
+    # one-day decay of ~0.72 on an option worth ~0.12 (it expires in 2 h). Over the time left
+    # theta = -dV/dT × T: about half the price for an ATM option (V ≈ 0.4·S·σ·√T, -dV/dT·T ≈ V/2).
+    T = 2 / (24 * 365)
+    out = g.greeks(100.0, 100.0, T, R, Q, 0.20, is_call)
+    ht = 1e-9
+    dv_dt = (g.price(100.0, 100.0, T + ht, R, Q, 0.20, is_call)
+             - g.price(100.0, 100.0, T - ht, R, Q, 0.20, is_call)) / (2 * ht)
+    assert out["theta"] == pytest.approx(-dv_dt * T, rel=1e-4)
+    assert -out["price"] < out["theta"] < 0
+    assert out["theta"] == pytest.approx(-out["price"] / 2, rel=0.05)
+    # at exactly one day left both readings agree: per day = over the time left
+    one_day = g.greeks(100.0, 100.0, 1 / 365, R, Q, 0.20, is_call)["theta"]
+    assert one_day == pytest.approx(-(g.price(100.0, 100.0, 1 / 365 + ht, R, Q, 0.20, is_call)
+                                      - g.price(100.0, 100.0, 1 / 365 - ht, R, Q, 0.20,
+                                                is_call)) / (2 * ht) / 365, rel=1e-3)

@@ -143,8 +143,9 @@ def test_expected_move_by_hand():
     move = levels.expected_move(_atm_chain(), 100.4, 0.04)
     assert move.atm_strike == 100.0
     assert move.straddle == pytest.approx(5.6)               # 3.0 + 2.6
-    assert move.range_50 == pytest.approx(0.85 * 5.6)        # 4.76
-    assert move.one_sigma_straddle == pytest.approx(7.0)     # 1.25 * 5.6
+    assert move.straddle_time_value == pytest.approx(5.2)    # 5.6 - |100.4 - 100|
+    assert move.range_50 == pytest.approx(0.85 * 5.2)        # 4.42
+    assert move.one_sigma_straddle == pytest.approx(6.5)     # 1.25 * 5.2
     assert move.atm_iv == pytest.approx(0.21)                # mean of 0.20 and 0.22
     assert move.one_sigma_iv == pytest.approx(100.4 * 0.21 * 0.2)  # S sigma sqrt(T) = 4.2168
 
@@ -158,7 +159,22 @@ def test_expected_move_with_missing_pieces():
     assert move.atm_iv == pytest.approx(0.20)  # the flagged put IV is not used
     assert levels.expected_move(frame, 100.4, 0.0).one_sigma_iv is None
     empty = levels.expected_move(make_chain([]), 100.0, 0.1)
-    assert empty == levels.ExpectedMove(None, None, None, None, None, None)
+    assert empty == levels.ExpectedMove(None, None, None, None, None, None, None)
+
+
+def test_straddle_move_strips_the_intrinsic_value_late_on_a_0dte():
+    # $2.5 strikes, spot 101.2 late on a 0DTE: ATM strike 100; the call (1.40) is 1.20 intrinsic
+    # + 0.20 time, the put 0.20 time. The straddle (1.60) is mostly intrinsic; its move is the
+    # 0.40 of time value: ~50 % range 0.34, 1σ 0.50 (not 1.36 and 2.00).
+    frame = make_chain([{"type": "call", "strike": 100, "mid": 1.40},
+                        {"type": "put", "strike": 100, "mid": 0.20},
+                        {"type": "call", "strike": 102.5, "mid": 0.15},
+                        {"type": "put", "strike": 102.5, "mid": 1.45}], spot=101.2, T=1 / 8760)
+    move = levels.expected_move(frame, 101.2, 1 / 8760)
+    assert move.atm_strike == 100.0 and move.straddle == pytest.approx(1.60)
+    assert move.straddle_time_value == pytest.approx(0.40)
+    assert move.range_50 == pytest.approx(0.34)
+    assert move.one_sigma_straddle == pytest.approx(0.50)
 
 
 # ---------------------------------------------------------------- put / call
@@ -228,9 +244,11 @@ def test_key_levels_bundle_every_level():
     move = levels.expected_move(frame, spot, T)
     assert kl.atm_strike == 100.0 and kl.straddle == move.straddle
     assert kl.one_sigma_iv == pytest.approx(spot * 0.2 * math.sqrt(T))
+    assert kl.oi_published is True
     for field in dataclasses.fields(kl):  # plain floats / None only
         value = getattr(kl, field.name)
-        assert value is None or type(value) is float, field.name
+        if field.name != "oi_published":
+            assert value is None or type(value) is float, field.name
     with pytest.raises(dataclasses.FrozenInstanceError):
         kl.max_pain = 1.0  # type: ignore[misc]
 

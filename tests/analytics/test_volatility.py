@@ -96,50 +96,65 @@ def test_term_structure_without_today_has_missing_dte():
 
 # ----------------------------------------------------------------------------- skew
 
-RR_ROWS = [("put", 85, 0.36, -0.10), ("put", 95, 0.30, -0.24), ("put", 100, 0.27, -0.45),
-           ("call", 100, 0.25, 0.52), ("call", 105, 0.26, 0.27), ("call", 115, 0.24, 0.11)]
+# IV linear in delta on each side, so the IV at exactly 25Δ is known:
+# puts: Δ -0.10 -> 36 %, -0.20 -> 32 %, -0.30 -> 28 %, -0.45 -> 27 %  => IV(-0.25) = 30 %
+# calls: Δ 0.52 -> 25 %, 0.30 -> 26 %, 0.20 -> 25 %, 0.11 -> 24 %       => IV(+0.25) = 25.5 %
+RR_ROWS = [("put", 85, 0.36, -0.10), ("put", 92, 0.32, -0.20), ("put", 96, 0.28, -0.30),
+           ("put", 100, 0.27, -0.45), ("call", 100, 0.25, 0.52), ("call", 104, 0.26, 0.30),
+           ("call", 107, 0.25, 0.20), ("call", 115, 0.24, 0.11)]
 
 
-def test_risk_reversal_picks_the_nearest_25_delta_and_is_positive_when_puts_richer():
-    # put nearest -0.25 is -0.24 (IV 30 %), call nearest +0.25 is +0.27 (IV 26 %)
-    assert vol.risk_reversal_25d(_chain(RR_ROWS)) == pytest.approx(4.0)
+def test_risk_reversal_interpolates_to_exactly_25_delta_call_minus_put():
+    # (25.5 % − 30 %) × 100 = −4.5: negative = puts richer (the market's sign convention)
+    assert vol.risk_reversal_25d(_chain(RR_ROWS)) == pytest.approx(-4.5)
 
 
-def test_risk_reversal_is_negative_when_calls_richer():
+def test_iv_at_delta_is_exact_on_a_listed_delta_and_linear_between():
+    puts = _chain(RR_ROWS)
+    puts = puts[puts["type"] == "put"]
+    assert vol.iv_at_delta(puts, -0.20) == pytest.approx(0.32)
+    assert vol.iv_at_delta(puts, -0.15) == pytest.approx(0.34)
+    assert math.isnan(vol.iv_at_delta(puts, -0.05))  # beyond the last put: no extrapolation
+
+
+def test_risk_reversal_does_not_use_a_far_off_delta_as_the_25_delta():
+    # a 0DTE-like chain whose nearest put to -0.25 is a 15.6Δ: no put brackets -0.25 from the
+    # other side, so there is no 25Δ put IV (not the 15.6Δ's)
+    rows = [("put", 99, 0.60, -0.156), ("put", 98, 0.90, -0.05), ("call", 101, 0.3, 0.40),
+            ("call", 102, 0.3, 0.10)]
+    assert math.isnan(vol.risk_reversal_25d(_chain(rows)))
+
+
+def test_risk_reversal_is_positive_when_calls_richer():
     rows = [("put", 95, 0.20, -0.25), ("call", 105, 0.235, 0.25)]
-    assert vol.risk_reversal_25d(_chain(rows)) == pytest.approx(-3.5)
+    assert vol.risk_reversal_25d(_chain(rows)) == pytest.approx(3.5)
 
 
 def test_risk_reversal_is_nan_when_the_chain_does_not_reach_25_delta():
-    rows = [("put", 99, 0.27, -0.48), ("call", 101, 0.25, 0.47), ("call", 110, 0.2, 0.25)]
+    rows = [("put", 99, 0.27, -0.48), ("call", 101, 0.25, 0.47), ("call", 110, 0.2, 0.30)]
     assert math.isnan(vol.risk_reversal_25d(_chain(rows)))
 
 
 def test_risk_reversal_ignores_invalid_ivs():
-    rows = RR_ROWS + [("put", 96, 9.9, -0.25)]  # exact -0.25 but an absurd IV
-    assert vol.risk_reversal_25d(_chain(rows)) == pytest.approx(4.0)
+    rows = RR_ROWS + [("put", 97, 9.9, -0.25)]  # exact -0.25 but an absurd IV
+    assert vol.risk_reversal_25d(_chain(rows)) == pytest.approx(-4.5)
 
 
-SKEW_ROWS = [("put", 90, 0.34), ("put", 95, 0.30), ("put", 100, 0.25), ("put", 105, 0.23),
-             ("call", 100, 0.25), ("call", 105, 0.22)]
-
-
-def test_atm_skew_at_a_listed_95_percent_strike():
-    assert vol.atm_skew(_chain(SKEW_ROWS), 100.0) == pytest.approx(5.0)  # 30 % - 25 %
-
-
-def test_atm_skew_interpolates_the_wing_between_strikes():
-    # 0.95 * 102 = 96.9: put IV 0.30 + (96.9 - 95) / 5 * (0.25 - 0.30) = 0.281; ATM (100) 0.25
-    assert vol.atm_skew(_chain(SKEW_ROWS), 102.0) == pytest.approx(3.1)
+def test_atm_skew_is_measured_at_25_delta_not_at_95_percent_of_spot():
+    # 25Δ put IV 30 % (interpolated), ATM (strike 100, call 25 % / put 27 %) 26 % -> +4.0.
+    # A 95 %-of-spot put (strike 95, between the 92 and 96 puts) would read 29 % -> +3: the old
+    # reading; on a 0DTE that strike is many σ away and read +128.
+    assert vol.atm_skew(_chain(RR_ROWS), 100.0) == pytest.approx(4.0)
 
 
 def test_atm_skew_does_not_extrapolate():
-    rows = [("put", 98, 0.26), ("put", 100, 0.25), ("call", 100, 0.25)]
+    rows = [("put", 98, 0.26, -0.40), ("put", 100, 0.25, -0.50), ("call", 100, 0.25, 0.5)]
     assert math.isnan(vol.atm_skew(_chain(rows), 100.0))
 
 
-def test_atm_skew_other_moneyness():
-    assert vol.atm_skew(_chain(SKEW_ROWS), 100.0, moneyness=0.90) == pytest.approx(9.0)
+def test_skew_is_not_meaningful_on_a_0dte():
+    assert not vol.skew_meaningful(0)
+    assert vol.skew_meaningful(1)
 
 
 def test_empty_chain_gives_nan_not_an_error():

@@ -11,7 +11,9 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import norm
 
+from core.analytics import exposure as ex
 from core.analytics import levels, walls
 from tests.analytics.chains import make_chain
 
@@ -220,16 +222,34 @@ def _finder_chain():
 
 def test_breakeven_probability_itm_and_moneyness_by_hand():
     frame = _finder_chain()
-    table = walls.with_finder_columns(frame, 100.0, TODAY).set_index(["expiry", "type", "strike"])
+    table = walls.with_finder_columns(frame, 100.0, TODAY, {E1: 0.1, E3: 0.2}, 0.0, 0.0
+                                      ).set_index(["expiry", "type", "strike"])
     assert table.loc[(E1, "call", 100.0), "breakeven"] == pytest.approx(102.5)   # K + mid
     assert table.loc[(E1, "put", 95.0), "breakeven"] == pytest.approx(93.8)      # K - mid
     assert table.loc[(E1, "put", 95.0), "breakeven_pct"] == pytest.approx(-6.2)
     assert math.isnan(table.loc[(E1, "put", 80.0), "breakeven"])                # no price
-    assert table.loc[(E1, "put", 95.0), "prob_itm"] == pytest.approx(0.30)      # |delta|
+    # N(-d2), d2 = [ln(100/95) - 0.02 · 0.1] / (0.2 · √0.1) (make_chain's IV is 20 %)
+    d2 = (math.log(100 / 95) - 0.5 * 0.04 * 0.1) / (0.2 * math.sqrt(0.1))
+    assert table.loc[(E1, "put", 95.0), "prob_itm"] == pytest.approx(norm.cdf(-d2))
+    assert math.isnan(table.loc[(E1, "put", 80.0), "prob_itm"])                 # IV unusable
     assert table.loc[(E3, "call", 105.0), "moneyness_pct"] == pytest.approx(5.0)
     assert table.loc[(E1, "put", 80.0), "moneyness_pct"] == pytest.approx(-20.0)
     assert table.loc[(E3, "put", 100.0), "dte"] == 14
     assert "breakeven" not in frame.columns  # the input is not modified
+
+
+def test_probability_itm_is_n_d2_not_delta():
+    # S = K = 100, σ = 80 %, T = 1, r = 5 %, q = 2 %: d1 = (0.03 + 0.32) / 0.8 = 0.4375,
+    # d2 = d1 − 0.8 = −0.3625. P(call ITM) = N(−0.3625) = 0.3585 while Δ_call = e^{−0.02}·N(0.4375)
+    # = 0.6559: delta would say 66 %, the risk-neutral odds are 36 %. Puts: N(0.3625) = 0.6415.
+    frame = make_chain([{"type": "call", "strike": 100, "iv": 0.8},
+                        {"type": "put", "strike": 100, "iv": 0.8}], spot=100.0, T=1.0,
+                       r=0.05, q=0.02)
+    p = walls.prob_itm(frame, 100.0, 1.0, 0.05, 0.02)
+    calls = (frame["type"] == "call").to_numpy()
+    assert p[calls].iloc[0] == pytest.approx(norm.cdf(-0.3625))
+    assert p[~calls].iloc[0] == pytest.approx(norm.cdf(0.3625))
+    assert frame.loc[calls, "delta"].iloc[0] == pytest.approx(0.6559, abs=1e-4)  # not |Δ|
 
 
 def test_each_finder_filter_on_its_own():
@@ -256,10 +276,13 @@ def test_apply_filters_combines_every_filter():
     frame = _finder_chain()
     f = walls.FinderFilters(kind="put", min_oi=500, moneyness=(-10, 0), dte=(0, 30),
                             delta=(0.2, 1.0))
-    out = walls.apply_filters(frame, 100.0, TODAY, f)
+    out = walls.apply_filters(frame, 100.0, TODAY, f, {E1: 0.1, E3: 0.2}, 0.0, 0.0)
     assert list(zip(out["expiry"], out["strike"])) == [(E1, 95.0), (E3, 100.0)]
-    assert out["prob_itm"].tolist() == pytest.approx([0.30, 0.48])
-    none = walls.apply_filters(frame, 100.0, TODAY, dataclasses.replace(f, min_oi=5000))
+    assert out["prob_itm"].tolist() == pytest.approx(
+        [norm.cdf(-(math.log(100 / 95) - 0.002) / (0.2 * math.sqrt(0.1))),
+         norm.cdf(0.02 * 0.2 / (0.2 * math.sqrt(0.2)))])  # ATM put: N(-d2), d2 = -σ√T/2
+    none = walls.apply_filters(frame, 100.0, TODAY, dataclasses.replace(f, min_oi=5000),
+                               {E1: 0.1, E3: 0.2}, 0.0, 0.0)
     assert none.empty and "breakeven" in none.columns
 
 
@@ -295,6 +318,16 @@ def test_gamma_summary_band_net_gex_and_no_zero_gamma_when_all_calls():
     assert list(s.heat.columns) == [walls.concat([frame])["expiry"].iloc[0]]
 
 
+def test_gamma_summary_is_not_a_number_while_open_interest_is_not_published():
+    """Pre-market every OI is 0 (OCC's file is not out): no net GEX of 0.0, no zero gamma."""
+    frame = make_chain([
+        {"type": t, "strike": k, "open_interest": 0, "gamma": 0.01}
+        for t in ("call", "put") for k in (95, 100, 105)])
+    s = walls.gamma_summary(frame, 100.0, 0.0, 0.0, 30 / 365)
+    assert s.oi_published is False and s.zero_gamma is None and s.band is None
+    assert math.isnan(s.net_gex)
+
+
 def test_gamma_summary_finds_zero_gamma_on_a_symmetric_chain():
     # puts below and calls above 100 in mirror image: net GEX changes sign near 100
     rows = []
@@ -309,11 +342,16 @@ def test_gamma_summary_finds_zero_gamma_on_a_symmetric_chain():
 # ---------------------------------------------------------------- comparison
 
 
-def test_gamma_regime():
-    assert walls.gamma_regime(101.0, 100.0, -5.0) == "positive"   # above zero gamma
-    assert walls.gamma_regime(99.0, 100.0, 5.0) == "negative"
-    assert walls.gamma_regime(99.0, None, 5.0) == "positive"      # no level: the sign of GEX
-    assert walls.gamma_regime(99.0, None, -5.0) == "negative"
+def test_gamma_regime_is_the_sign_of_gex_at_spot_not_the_side_of_zero_gamma():
+    # spot above the nearest zero-gamma crossing but net GEX at spot −$36.6M (a second crossing
+    # lies between): the regime is negative (amplified), and zero gamma is the distance to a flip
+    r = ex.gamma_regime(-36.6e6, 101.0, 100.0)
+    assert (r.state, r.effect, r.label) == ("negative", "amplified", "negative · amplified")
+    assert r.flip_pct == pytest.approx(-100 / 101)
+    assert ex.gamma_regime(5.0, 99.0, 100.0).label == "positive · damped"
+    assert ex.gamma_regime(5.0, 99.0, None).flip_pct is None
+    assert ex.gamma_regime(0.0, 99.0).state == "flat"
+    assert ex.gamma_regime(float("nan"), 99.0).state == "unknown"
 
 
 def test_comparison_row_and_table():
@@ -321,7 +359,8 @@ def test_comparison_row_and_table():
                      max_pain=200.0, pc_oi=1.2, atm_iv=0.3, one_sigma_iv=4.0, net_gex=1e6)
     row = walls.comparison_row("AAPL", E2, TODAY, kl)
     assert row["symbol"] == "AAPL" and row["dte"] == 7 and row["expiry"] == E2
-    assert row["em_pct"] == pytest.approx(2.0) and row["regime"] == "positive"
+    assert row["em_pct"] == pytest.approx(2.0) and row["regime"] == "positive · damped"
+    assert row["flip_pct"] == pytest.approx(-2.5)  # zero gamma 195 on a 200 spot
     assert row["call_wall_gamma"] is None
     table = walls.comparison_table([row, walls.comparison_row("MSFT", E1, TODAY,
                                                               _key_levels(spot=50.0))])

@@ -80,6 +80,7 @@ def running_server(now: str = PINNED_NOW, *, log_path: pathlib.Path = SERVER_LOG
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPTIONS_DASH_")}
+    env["OPTIONS_DASH_RECORD_DIR"] = str(ROOT / "artifacts" / "no-recordings")  # unless given
     env.update(OPTIONS_DASH_PROVIDER="simulated", OPTIONS_DASH_NOW=now, PYTHONUNBUFFERED="1",
                **env_extra)
     log_path.parent.mkdir(parents=True, exist_ok=True)

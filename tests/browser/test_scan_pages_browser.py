@@ -10,7 +10,7 @@ import re
 import pandas as pd
 import pytest
 
-from core.analytics import scanner
+from core.analytics import bias_score, command_center, whale_flows
 from tests.browser.conftest import (SERVER_LOG, open_page, running_server, screenshot, url_for,
                                      wait_idle)
 
@@ -88,14 +88,14 @@ def test_csv_exports_are_well_formed(page, server):
     open_page(page, server, "pages/1_Command_Center.py", f"wl={COLD_WATCHLIST}")
     page.wait_for_selector(CHART)
     table = _download(page)
-    assert list(table.columns) == scanner.COMMAND_COLUMNS
+    assert list(table.columns) == command_center.COMMAND_COLUMNS
     assert set(table["symbol"]) == set(COLD_WATCHLIST.split(","))
     assert table["score"].between(0, 100).all()
-    assert set(table["band"]) <= set(scanner.BANDS)
+    assert set(table["band"]) <= set(bias_score.BANDS)
 
     open_page(page, server, "pages/7_Whale_Flows.py")
     page.wait_for_selector(CHART)
     whales = _download(page)
-    assert list(whales.columns) == scanner.WHALE_COLUMNS
+    assert list(whales.columns) == whale_flows.WHALE_COLUMNS
     assert len(whales) > 0 and whales["whale_score"].is_monotonic_decreasing
     assert set(whales["type"]) <= {"call", "put"}

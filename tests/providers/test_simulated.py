@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from core import clock, symbols
+from core.analytics import greeks
 from core.config import settings
 from core.errors import DataError, InvalidSymbol, NoExpiry, SymbolNotFound
 from core.providers import simulated
@@ -44,6 +45,24 @@ def expiries_at(when: str, symbol: str) -> list[dt.date]:
         return SIM.expirations(symbol)
 
 
+def quoted_spot_and_t(chain) -> tuple[float, float]:
+    """The underlying's price and the years to expiry at the moment of the chain's option
+    quotes (``quotes_as_of``): what its bid/ask were priced at."""
+    return (quote_at(chain.quotes_as_of, chain.symbol).price,
+            clock.time_to_expiry(chain.expiry, chain.quotes_as_of))
+
+
+def consistent_iv(chain) -> np.ndarray:
+    """The IV each two-sided mid implies at the quote moment's spot and T (NaN for one-sided
+    quotes): the price-consistent vol, solved by our own bisection."""
+    spot, t = quoted_spot_and_t(chain)
+    f = chain.frame
+    two = ((f["bid"] > 0) & (f["ask"] > 0)).to_numpy()
+    iv = greeks.implied_vol(f["mid"].to_numpy(), spot, f["strike"].to_numpy(), t, chain.rate,
+                            chain.div_yield, (f["type"] == "call").to_numpy())
+    return np.where(two, iv, np.nan)
+
+
 # --- the protocol and the frame -----------------------------------------------------------------
 
 def test_is_a_provider_with_canonical_frames():
@@ -55,6 +74,7 @@ def test_is_a_provider_with_canonical_frames():
     assert chain.rate == settings().risk_free
     assert chain.quote is not None and chain.quote.price == chain.spot
     assert chain.as_of == clock.parse_instant("2026-11-20 11:30")
+    assert chain.quotes_as_of == chain.as_of - simulated.quote_delay("SPY")
     assert OI_PRIOR_CLOSE in chain.flags and FALLBACK not in chain.flags
     frame = chain.frame
     assert frame["last_trade"].dt.tz is not None
@@ -110,8 +130,8 @@ def test_same_minute_gives_identical_frames_and_the_next_minute_moves():
     a = chain_at("2026-11-20 11:30:05", "SPY", FRI)
     simulated.cache_clear()                     # no hidden state: recomputed from scratch
     b = chain_at("2026-11-20 11:30:55", "SPY", FRI)
-    pd.testing.assert_frame_equal(a.frame, b.frame)
-    assert a.spot == b.spot and a.as_of == b.as_of
+    pd.testing.assert_frame_equal(a.frame, b.frame)   # vendor iv and stray values included
+    assert a.spot == b.spot and a.as_of == b.as_of and a.quotes_as_of == b.quotes_as_of
     c = chain_at("2026-11-20 11:31", "SPY", FRI)
     assert c.spot != a.spot
     assert not a.frame["bid"].equals(c.frame["bid"])
@@ -138,29 +158,56 @@ def test_price_at_the_anchor_is_the_universe_price():
             assert SIM.quote(sym).price == pytest.approx(symbols.listing(sym).price, rel=1e-12)
 
 
-def test_weekend_is_frozen_at_the_friday_close_with_yahoo_style_zero_quotes():
+def test_weekend_is_frozen_at_the_friday_close_keeping_its_closing_quotes():
+    """Yahoo's weekend answer (spy_options_2026-05-31_weekend.json) keeps Friday's bids/asks
+    and Friday's volumes; so does the simulated market, priced at Friday's close."""
     friday_close = quote_at("2026-11-20 16:30", "SPY")
+    friday_evening = chain_at("2026-11-20 16:30", "SPY", D(2026, 11, 23))
     sat_noon = chain_at("2026-11-21 12:00", "SPY", D(2026, 11, 23))
     sun_night = chain_at("2026-11-22 21:45", "SPY", D(2026, 11, 23))
     pd.testing.assert_frame_equal(sat_noon.frame, sun_night.frame)
+    pd.testing.assert_frame_equal(sat_noon.frame, friday_evening.frame)
     assert sat_noon.spot == sun_night.spot == friday_close.price
-    assert sat_noon.as_of == clock.parse_instant("2026-11-20 16:00")
+    assert sat_noon.as_of == sat_noon.quotes_as_of == clock.parse_instant("2026-11-20 16:00")
     f = sat_noon.frame
-    assert (f["bid"] == 0).all() and (f["ask"] == 0).all()
-    assert (f["mid"] == f["last"]).all() and (f["last"] > 0).all()
-    assert MARKET_CLOSED in sat_noon.flags
+    two = (f["bid"] > 0) & (f["ask"] > 0)
+    assert two.mean() > 0.6 and (f.loc[two, "ask"] > f.loc[two, "bid"]).all()
+    assert (f.loc[two, "mid"] == (f.loc[two, "bid"] + f.loc[two, "ask"]) / 2).all()
+    assert (f["volume"] > 0).mean() > 0.5 and (f["open_interest"] > 0).all()
+    # the quotes are Friday's closing ones: parity on the close and T from the close
+    spot, t = quoted_spot_and_t(sat_noon)
+    assert spot == friday_close.price
+    calls = f[f["type"] == "call"].set_index("strike")
+    puts = f[f["type"] == "put"].set_index("strike")
+    near = (calls["bid"] > 0) & (puts["bid"] > 0) & (abs(calls.index / spot - 1) < 0.02)
+    k = calls.index[near].to_numpy()
+    gap = calls.loc[near, "mid"] - puts.loc[near, "mid"] \
+        - (spot * math.exp(-sat_noon.div_yield * t) - k * math.exp(-sat_noon.rate * t))
+    assert near.sum() >= 5 and np.abs(gap).max() <= 0.01 + 1e-9
     q = quote_at("2026-11-21 12:00", "SPY")
     assert q.price == friday_close.price and q.day_volume == friday_close.day_volume > 0
     assert q.as_of == sat_noon.as_of
 
 
+def test_a_holiday_keeps_the_previous_sessions_closing_quotes():
+    thanksgiving = chain_at("2026-11-26 12:00", "AAPL", D(2026, 11, 27))
+    wednesday_evening = chain_at("2026-11-25 18:00", "AAPL", D(2026, 11, 27))
+    pd.testing.assert_frame_equal(thanksgiving.frame, wednesday_evening.frame)
+    assert thanksgiving.quotes_as_of == clock.parse_instant("2026-11-25 16:00")
+    assert (thanksgiving.frame["bid"] > 0).mean() > 0.6
+    assert (thanksgiving.frame["open_interest"] > 0).all()
+
+
 def test_after_the_close_volume_is_the_whole_session():
     during = chain_at("2026-11-20 15:59", "AAPL", D(2026, 11, 27)).frame
-    after = chain_at("2026-11-20 16:10", "AAPL", D(2026, 11, 27)).frame
+    after = chain_at("2026-11-20 16:10", "AAPL", D(2026, 11, 27))
     weekend = chain_at("2026-11-21 10:00", "AAPL", D(2026, 11, 27)).frame
-    assert (after["volume"] >= during["volume"]).all()
-    assert (after["volume"].to_numpy() == weekend["volume"].to_numpy()).all()
-    assert (after["bid"] == 0).all()
+    assert (after.frame["volume"] >= during["volume"]).all()
+    assert (after.frame["volume"].to_numpy() == weekend["volume"].to_numpy()).all()
+    # the closing quotes stand (Yahoo keeps them), no longer the delayed ones of 15:59
+    assert after.quotes_as_of == clock.parse_instant("2026-11-20 16:00")
+    assert (after.frame["bid"] > 0).mean() > 0.6
+    assert not after.frame["bid"].equals(during["bid"])
 
 
 def test_pre_market_shows_the_previous_close_and_no_volume_yet():
@@ -171,6 +218,7 @@ def test_pre_market_shows_the_previous_close_and_no_volume_yet():
     chain = chain_at("2026-11-20 08:15", "NVDA", FRI)   # today's expiry still listed
     assert (chain.frame["bid"] == 0).all() and MARKET_CLOSED in chain.flags
     assert chain.spot == thursday.price
+    assert chain.quotes_as_of == clock.parse_instant("2026-11-19 16:00")
 
 
 def test_early_close_day_trades_until_13_and_then_closes():
@@ -307,9 +355,8 @@ def test_put_call_parity_holds_on_mids(symbol, pick):
     quoted = (calls["bid"] > 0) & (puts["bid"] > 0) & (abs(calls.index / chain.spot - 1) < 0.05)
     assert quoted.sum() >= 5
     k = calls.index[quoted].to_numpy()
-    t = clock.time_to_expiry(expiry, chain.as_of)
-    forward_value = (chain.spot * math.exp(-chain.div_yield * t)
-                     - k * math.exp(-chain.rate * t))
+    spot, t = quoted_spot_and_t(chain)   # the options are priced when they were quoted
+    forward_value = (spot * math.exp(-chain.div_yield * t) - k * math.exp(-chain.rate * t))
     gap = calls.loc[quoted, "mid"].to_numpy() - puts.loc[quoted, "mid"].to_numpy() - forward_value
     tick = 0.10 if symbol == "^SPX" else 0.05 if symbol in ("AAPL", "KO") else 0.01
     assert np.abs(gap).max() <= tick + 1e-9
@@ -335,10 +382,12 @@ def test_spreads_widen_out_of_the_money_and_near_expiry():
 
 
 def test_smile_has_put_skew_and_a_term_structure():
+    """The smile lives in the prices: read from IVs solved from the mids (the vendor's ``iv``
+    column is deliberately off)."""
     chain = SIM.chain("^SPX", D(2026, 12, 18))
-    f = chain.frame[chain.frame["iv_ok"]]
-    puts = f[f["type"] == "put"].set_index("strike")["iv"]
-    calls = f[f["type"] == "call"].set_index("strike")["iv"]
+    f = chain.frame.assign(solved=consistent_iv(chain)).dropna(subset=["solved"])
+    puts = f[f["type"] == "put"].set_index("strike")["solved"]
+    calls = f[f["type"] == "call"].set_index("strike")["solved"]
     s = chain.spot
     down = puts[(puts.index > 0.93 * s) & (puts.index < 0.95 * s)].mean()
     atm = puts[(puts.index > 0.995 * s) & (puts.index < 1.005 * s)].mean()
@@ -351,8 +400,9 @@ def test_smile_has_put_skew_and_a_term_structure():
 
     def atm_iv(expiry):
         c = SIM.chain("TSLA", expiry)
-        g = c.frame[c.frame["type"] == "call"]
-        return g.iloc[(g["strike"] - c.spot).abs().argmin()]["iv"]
+        g = c.frame.assign(solved=consistent_iv(c))
+        g = g[g["type"] == "call"]
+        return g.iloc[(g["strike"] - c.spot).abs().argmin()]["solved"]
     assert atm_iv(ex[1]) > atm_iv(ex[-1])
 
 
@@ -368,11 +418,137 @@ def test_absurd_ivs_exist_and_are_flagged():
     assert not late.loc[late["iv"] > 5.0, "iv_ok"].any()
 
 
+# --- what a vendor sends: its IV, its delay, its pre-market -------------------------------------
+
+def test_vendor_iv_is_not_the_price_consistent_iv():
+    """Like Yahoo's impliedVolatility, the ``iv`` column does not reprice its own mid; the IV
+    solved from the mid at the quote moment's spot and T does, and agrees between the call and
+    the put of a strike (the prices are one self-consistent smile)."""
+    chain = SIM.chain("SPY", D(2026, 12, 18))
+    f = chain.frame
+    solved = consistent_iv(chain)
+    spot, t = quoted_spot_and_t(chain)
+    ok = ~np.isnan(solved)
+    assert ok.mean() > 0.8
+    is_call = (f["type"] == "call").to_numpy()
+    repriced = greeks.price(spot, f["strike"].to_numpy(), t, chain.rate, chain.div_yield,
+                            solved, is_call)
+    assert np.abs(repriced[ok] - f["mid"].to_numpy()[ok]).max() < 1e-4
+    vendor = f["iv"].to_numpy()
+    assert np.median(np.abs(vendor[ok] - solved[ok])) > 0.01       # a few vol points off
+    assert (vendor == 1e-5).any()                                  # Yahoo's placeholders
+    frame = f.assign(solved=solved, vendor=vendor)
+    near = frame[(frame["strike"] / spot - 1).abs() < 0.03]
+    pair = near.pivot_table(index="strike", columns="type", values=["solved", "vendor"]).dropna()
+    assert len(pair) >= 20
+    assert (pair["solved"]["call"] - pair["solved"]["put"]).abs().median() < 0.005
+    assert (pair["vendor"]["call"] - pair["vendor"]["put"]).abs().median() > 0.01
+
+
+@pytest.mark.parametrize("when, low, high", [("2026-11-20 11:30", 0.2, 0.45),
+                                             ("2026-11-20 15:00", 0.1, 0.25)])
+def test_vendor_0dte_iv_is_far_too_low_and_worse_late_in_the_day(when, low, high):
+    """Yahoo's 0DTE IVs are a fraction of the price-consistent ones (~1/7 late in the day):
+    the vendor's T runs two days long, ``iv = sigma sqrt(T / (T + 2 d))``."""
+    chain = chain_at(when, "SPY", FRI)
+    f = chain.frame
+    solved = consistent_iv(chain)
+    spot, _ = quoted_spot_and_t(chain)
+    atm = ((f["strike"] / spot - 1).abs() < 0.005).to_numpy() & ~np.isnan(solved) \
+        & (f["iv"] > 1e-4).to_numpy()
+    assert atm.sum() >= 6
+    ratio = np.median(f["iv"].to_numpy()[atm] / solved[atm])
+    assert low < ratio < high
+    assert 0.08 < np.median(solved[atm]) < 0.3                 # the smile itself is sane
+    far = chain_at(when, "SPY", D(2027, 6, 17))                 # months out: close to right
+    far_solved = consistent_iv(far)
+    ok = ~np.isnan(far_solved) & (far.frame["iv"] > 1e-4).to_numpy()
+    assert 0.95 < np.median(far.frame["iv"].to_numpy()[ok] / far_solved[ok]) < 1.02
+
+
+def test_option_quotes_lag_the_spot_by_the_delay():
+    """Yahoo's SPY answer at 10:24:49 has its newest option trade at 09:54:47: the chain's
+    spot is live, its bid/ask/last are ``quote_delay`` old and priced at the spot of then."""
+    delay = simulated.quote_delay("SPY")
+    assert dt.timedelta(minutes=15) <= delay <= dt.timedelta(minutes=30)
+    assert {simulated.quote_delay(s) for s in ("SPY", "QQQ", "AAPL", "NVDA", "^SPX")} != {delay}
+    for when in ("2026-11-20 11:30", "2026-11-20 14:07"):
+        chain = chain_at(when, "SPY", D(2026, 11, 23))
+        assert chain.as_of == clock.parse_instant(when)
+        assert chain.spot == quote_at(when, "SPY").price
+        assert chain.quotes_as_of == chain.as_of - delay
+        traded = chain.frame["last_trade"]
+        assert traded.max() <= pd.Timestamp(chain.quotes_as_of)
+        assert traded.max() > pd.Timestamp(chain.quotes_as_of) - pd.Timedelta(minutes=2)
+        # the mids are priced at the spot of the quote moment, not at the live one
+        spot, t = quoted_spot_and_t(chain)
+        assert spot != chain.spot
+        f = chain.frame
+        calls = f[f["type"] == "call"].set_index("strike")
+        puts = f[f["type"] == "put"].set_index("strike")
+        near = (calls["bid"] > 0) & (puts["bid"] > 0) & (abs(calls.index / spot - 1) < 0.02)
+        k = calls.index[near].to_numpy()
+        parity = calls.loc[near, "mid"].to_numpy() - puts.loc[near, "mid"].to_numpy() \
+            + k * math.exp(-chain.rate * t)
+        implied_spot = np.median(parity) * math.exp(chain.div_yield * t)
+        assert implied_spot == pytest.approx(spot, abs=0.01)
+        assert abs(implied_spot - chain.spot) > 0.02
+    # the whale prints of the flows page reach the chain only once their minute is quoted
+    first = simulated.whale_prints("SPY", FRI)[0]
+    contract = first["contract"]
+    just_after = first["time"] + dt.timedelta(minutes=1)
+    hidden = chain_at(just_after, "SPY", first["expiry"]).frame
+    shown = chain_at(just_after + delay, "SPY", first["expiry"]).frame
+    assert hidden.loc[hidden["contract"] == contract, "volume"].item() < first["size"]
+    assert shown.loc[shown["contract"] == contract, "volume"].item() >= first["size"]
+
+
+def test_the_first_minutes_of_a_session_show_the_opening_quotes():
+    delay = simulated.quote_delay("AAPL")
+    opened = clock.parse_instant("2026-11-20 09:30")
+    at_open = chain_at(opened, "AAPL", D(2026, 11, 27))
+    early = chain_at(opened + delay - dt.timedelta(minutes=1), "AAPL", D(2026, 11, 27))
+    assert at_open.quotes_as_of == early.quotes_as_of == opened
+    for col in ("bid", "ask", "last", "volume", "iv"):
+        assert at_open.frame[col].equals(early.frame[col]), col
+    assert (early.frame["volume"] == 0).all()          # nothing traded by the quote moment
+    assert (early.frame["last_trade"] < pd.Timestamp(opened)).all()
+    assert early.spot != at_open.spot                  # while the spot is live
+    later = chain_at(opened + delay + dt.timedelta(minutes=1), "AAPL", D(2026, 11, 27))
+    assert later.quotes_as_of == opened + dt.timedelta(minutes=1)
+
+
+def test_pre_market_open_interest_is_not_published_yet():
+    """Yahoo at 04:24 on a session day (qqq/aapl_options_2025-02-24_pre.json): every bid/ask
+    0, open interest 0 (OCC has not published), last prices and volumes from the previous
+    session. A few stray small OI values are left, as an unpublished file can show."""
+    frames = []
+    for symbol in ("SPY", "QQQ", "AAPL", "NVDA"):
+        with clock.frozen("2026-11-23 04:24"):
+            chain = SIM.chain(symbol, SIM.expirations(symbol)[0])
+        f = chain.frame
+        assert (f["bid"] == 0).all() and (f["ask"] == 0).all() and MARKET_CLOSED in chain.flags
+        assert chain.quotes_as_of == clock.parse_instant("2026-11-20 16:00")
+        friday = chain_at("2026-11-20 16:30", symbol, chain.expiry).frame
+        assert f["volume"].equals(friday["volume"]) and f["last"].equals(friday["last"])
+        assert (friday["open_interest"] > 0).all()
+        frames.append(f)
+    oi = pd.concat(frames)["open_interest"]
+    assert (oi > 0).mean() < 0.03 and oi.max() <= 40
+    assert (oi > 0).any()                                   # the strays
+    # at the open the prior close's open interest is there
+    opened = chain_at("2026-11-23 09:30", "SPY", D(2026, 11, 23))
+    assert (opened.frame["open_interest"] > 0).all()
+    # an evening or a weekend is not pre-market: the last session's OI stays
+    assert (chain_at("2026-11-22 23:59", "SPY", D(2026, 11, 23)).frame["open_interest"] > 0).all()
+
+
 def test_far_otm_contracts_have_stale_last_trades():
     chain = SIM.chain("AAPL", D(2027, 6, 17))
     opened = pd.Timestamp(clock.session_open(FRI))
     stale = chain.frame["last_trade"] < opened
-    assert stale.any() and STALE_LAST_TRADES in chain.flags
+    # some contracts last traded sessions ago; the flag says the whole expiry has not traded
+    assert stale.any() and STALE_LAST_TRADES not in chain.flags
     assert (chain.frame.loc[stale, "volume"] == 0).all()
     assert (chain.frame.loc[~stale, "volume"] > 0).all()
 

@@ -6,129 +6,45 @@ Two kinds of tests:
 - whole calls through yfinance's OWN code (cookie, crumb, ``Ticker.options``,
   ``Ticker.option_chain``, ``Ticker.history`` and their JSON parsing), with only the HTTP
   transport replaced: ``curl_cffi.requests.Session.request`` — the one method every yfinance
-  request goes through — answers from recorded payloads in ``tests/fixtures/yahoo``. Each such
-  test runs inside ``yahoo.isolated(tmp_path)``: yfinance's sqlite caches go to a temp dir and
-  its cookie/crumb singleton starts fresh; both are restored afterwards.
+  request goes through — answers from payloads in ``tests/fixtures/yahoo`` (see
+  ``tests/providers/yahoo_net.py``). Each such test runs inside ``yahoo.isolated(tmp_path)``:
+  yfinance's sqlite caches go to a temp dir and its cookie/crumb singleton starts fresh; both
+  are restored afterwards.
 
-Recordings: SPY/IWM on Saturday 2026-11-21 (off-hours: zero bids, stale last trades), ^SPX on
-Friday 2026-11-20 11:30 ET (monthly opex: SPX AM- and SPXW PM-settled contracts on one date).
+The payloads in ``tests/fixtures/yahoo`` are HAND-MADE in Yahoo's format (not recorded): small
+SPY/IWM answers dated Saturday 2026-11-21 (off-hours: zero bids, old last trades) and ^SPX on
+Friday 2026-11-20 11:30 ET (monthly opex: SPX AM- and SPXW PM-settled contracts on one date),
+each shaped to one case. Real recorded Yahoo answers are tested in ``test_yahoo_real.py``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import pathlib
 import socket
 import threading
 import time
-import urllib.parse
 
 import numpy as np
 import pandas as pd
 import pytest
 from curl_cffi import requests as curl_requests
 from curl_cffi.requests import exceptions as curl_exceptions
-from curl_cffi.requests.models import Response
 from yfinance import exceptions as yf_exceptions
 
-from core import clock, config, schema, symbols
+from core import clock, config, fetch, schema, symbols
+from core.analytics import pricing
 from core.errors import InvalidSymbol, NoExpiry, RateLimited, SymbolNotFound, Unavailable
 from core.providers import yahoo
 from core.providers.base import HISTORY_COLUMNS, Provider
+from tests.providers.yahoo_net import CHART, CRUMB, OPTIONS, payload, yahoo_epoch
 
-FIXTURES = pathlib.Path(__file__).resolve().parent.parent / "fixtures" / "yahoo"
-CRUMB = "Rf0Xq9TzV3m"
 SATURDAY = "2026-11-21 12:00"      # when the SPY / IWM payloads were recorded
 OPEX_MIDDAY = "2026-11-20 11:30"   # when the ^SPX payload was recorded
-OPTIONS = "/v7/finance/options/"
-CHART = "/v8/finance/chart/"
 
 
 def d(text: str) -> dt.date:
     return dt.date.fromisoformat(text)
-
-
-def yahoo_epoch(day: str) -> str:
-    """Yahoo's expiry key: 00:00 UTC of the expiry date, in epoch seconds."""
-    return str(int(dt.datetime.fromisoformat(day).replace(tzinfo=dt.timezone.utc).timestamp()))
-
-
-# ----------------------------------------------------------------------------------------------
-# The fake network: Yahoo's HTTP answers, served to yfinance through curl_cffi's Session
-# ----------------------------------------------------------------------------------------------
-
-class FakeYahoo:
-    """Answers yfinance's HTTP requests from recorded payloads, and records every request.
-
-    Routes are keyed by (URL path, ``date`` query value, ``range`` param); each holds a list of
-    answers served in turn (the last one repeats). An answer is ``(status, body)`` or an
-    exception to raise. Yahoo's cookie host answers 404 (as fc.yahoo.com does) and
-    ``/v1/test/getcrumb`` answers the crumb; anything unrouted answers 404.
-    """
-
-    def __init__(self):
-        self.routes: dict = {}
-        self.requests: list[dict] = []
-        self.lock = threading.Lock()
-
-    def on(self, path, *answers, date=None, range_=None):
-        self.routes[(path, date, range_)] = [
-            a if isinstance(a, (tuple, BaseException)) else (200, a) for a in answers]
-        return self
-
-    def options(self, symbol, *answers, date=None):
-        return self.on(OPTIONS + symbol, *answers, date=date)
-
-    def chart(self, symbol, range_, *answers):
-        return self.on(CHART + symbol, *answers, range_=range_)
-
-    def of(self, path_part):
-        return [r for r in self.requests if path_part in r["path"]]
-
-    def __call__(self, method, url, params=None, timeout=None, **_):
-        parts = urllib.parse.urlsplit(str(url))
-        query = dict(urllib.parse.parse_qsl(parts.query))
-        params = dict(params or {})
-        with self.lock:
-            self.requests.append({"method": method, "host": parts.netloc, "path": parts.path,
-                                  "date": query.get("date"), "params": params,
-                                  "timeout": timeout})
-            key = (parts.path, query.get("date"), params.get("range"))
-            answers = self.routes.get(key)
-            answer = (answers.pop(0) if len(answers) > 1 else answers[0]) if answers else None
-        if isinstance(answer, BaseException):
-            raise answer
-        if answer is None:
-            if parts.path == "/v1/test/getcrumb":
-                answer = (200, CRUMB)
-            else:
-                answer = (404, "")
-        status, body = answer
-        response = Response()
-        response.url = str(url)
-        response.status_code = status
-        response.ok = status < 400
-        response.reason = "OK" if status < 400 else "Error"
-        response.content = body.encode() if isinstance(body, str) else body
-        return response
-
-
-def payload(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
-
-
-@pytest.fixture
-def net(monkeypatch, tmp_path):
-    """Yahoo served by FakeYahoo through curl_cffi's Session.request; yfinance state isolated."""
-    fake = FakeYahoo()
-
-    def request(session, method, url, *args, **kwargs):
-        return fake(method, url, **kwargs)
-
-    monkeypatch.setattr(curl_requests.Session, "request", request)
-    with yahoo.isolated(str(tmp_path)):
-        yield fake
 
 
 @pytest.fixture
@@ -189,6 +105,8 @@ def test_chain_frame_maps_columns_and_fixes_units():
     calls = yf_side([
         ("SPY261120C00670000", "2026-11-20 16:30:00", 670, 4.05, 4.00, 4.10, 10544, 9874,
          0.1622, True),
+        ("SPY261120C00680000", "2026-11-20 16:45:00", 680, 1.80, 2.00, 1.90, 5, 10, np.nan,
+         False),   # crossed quote (bid > ask), no IV
         ("SPY261120C00740000", "2026-11-12 15:12:55", 740, 0.01, 0.0, 0.0, np.nan, np.nan,
          7.5, False),
     ])
@@ -196,9 +114,10 @@ def test_chain_frame_maps_columns_and_fixes_units():
         ("SPY261120P00670000", "2026-11-20 20:59:59", 670, 2.44, 0.0, 0.0, 12011, np.nan,
          0.1797, False),
     ])
-    frame = yahoo.chain_frame(calls, puts, d("2026-11-20"))
+    frame, dropped = yahoo.chain_frame(calls, puts, d("2026-11-20"))
+    assert dropped is False
     assert list(frame.columns) == schema.RAW_COLUMNS
-    assert list(frame["type"]) == ["call", "call", "put"]
+    assert list(frame["type"]) == ["call", "call", "call", "put"]
     assert set(frame["expiry"]) == {d("2026-11-20")}
     row = frame.set_index("contract")
     # NaN volume / OI -> 0, as ints
@@ -206,18 +125,35 @@ def test_chain_frame_maps_columns_and_fixes_units():
     assert row.loc["SPY261120C00740000", "open_interest"] == 0
     assert row.loc["SPY261120P00670000", "open_interest"] == 0
     assert frame["volume"].dtype == np.int64
-    # mid: the average when both sides quote, the last trade when bid/ask are zero
+    # mid: the average of a two-sided, uncrossed quote; else the last trade (any trade when no
+    # session start is given)
     assert row.loc["SPY261120C00670000", "mid"] == pytest.approx(4.05)
+    assert row.loc["SPY261120C00680000", "mid"] == pytest.approx(1.80)   # crossed: the last
     assert row.loc["SPY261120P00670000", "mid"] == pytest.approx(2.44)
     assert row.loc["SPY261120C00740000", "mid"] == pytest.approx(0.01)
-    # Yahoo's IVs are decimals; 750 % is kept but flagged out of greek sums
+    # Yahoo's IVs are decimals; 750 % is kept but flagged out of greek sums. The provider's
+    # frame carries the vendor's IV in both columns until the fetch layer solves ours.
     assert row.loc["SPY261120C00670000", "iv"] == pytest.approx(0.1622)
     assert row.loc["SPY261120C00740000", "iv"] == pytest.approx(7.5)
     assert not row.loc["SPY261120C00740000", "iv_ok"]
     assert row.loc["SPY261120C00670000", "iv_ok"]
+    assert np.allclose(frame["vendor_iv"], frame["iv"], equal_nan=True)
+    assert row["iv_source"].to_dict() == {
+        "SPY261120C00670000": "vendor", "SPY261120C00680000": "none",
+        "SPY261120C00740000": "vendor", "SPY261120P00670000": "vendor"}
+    assert not row.loc["SPY261120C00680000", "iv_ok"]
     assert bool(row.loc["SPY261120C00670000", "in_the_money"]) is True
     assert row.loc["SPY261120C00670000", "last_trade"] == pd.Timestamp("2026-11-20 16:30",
                                                                       tz="UTC")
+    # with the session's start: a last trade from an earlier session is no price (NaN)
+    start = clock.session_open(d("2026-11-20"))                    # 09:30 ET = 14:30 UTC
+    frame, _ = yahoo.chain_frame(calls, puts, d("2026-11-20"), session_start=start)
+    row = frame.set_index("contract")
+    assert np.isnan(row.loc["SPY261120C00740000", "mid"])          # 12 Nov
+    assert row.loc["SPY261120P00670000", "mid"] == pytest.approx(2.44)  # this session
+    assert row.loc["SPY261120C00680000", "mid"] == pytest.approx(1.80)
+    assert row.loc["SPY261120C00670000", "mid"] == pytest.approx(4.05)
+    assert row.loc["SPY261120C00740000", "last"] == pytest.approx(0.01)  # the trade is kept
 
 
 def test_chain_frame_converts_percent_ivs():
@@ -226,18 +162,19 @@ def test_chain_frame_converts_percent_ivs():
         ("AAPL261120C00240000", "2026-11-20 20:59:00", 240, 1.2, 1.1, 1.3, 10, 100, 30.1, False),
         ("AAPL261120C00300000", "2026-11-20 20:59:00", 300, 0.01, 0.0, 0.02, 1, 5, 180.0, False),
     ])
-    frame = yahoo.chain_frame(calls, None, d("2026-11-20"), iv_in_percent=True)
+    frame, _ = yahoo.chain_frame(calls, None, d("2026-11-20"), iv_in_percent=True)
     assert list(frame["iv"]) == pytest.approx([0.253, 0.301, 1.80])
+    assert list(frame["vendor_iv"]) == pytest.approx([0.253, 0.301, 1.80])
     assert frame["iv_ok"].all()
     # Yahoo's own unit is the decimal: the same numbers are then 2530 %+ and flagged
     assert yahoo.IV_IN_PERCENT is False
-    assert not yahoo.chain_frame(calls, None, d("2026-11-20"))["iv_ok"].any()
+    assert not yahoo.chain_frame(calls, None, d("2026-11-20"))[0]["iv_ok"].any()
 
 
 def test_chain_frame_of_nothing_is_an_empty_canonical_frame():
     for calls, puts in [(None, None), (yf_side([]), yf_side([]))]:
-        frame = yahoo.chain_frame(calls, puts, d("2026-11-20"))
-        assert frame.empty
+        frame, dropped = yahoo.chain_frame(calls, puts, d("2026-11-20"))
+        assert frame.empty and dropped is False
         assert list(frame.columns) == schema.RAW_COLUMNS
 
 
@@ -250,28 +187,30 @@ def test_contract_root_and_expiry():
     assert pd.isna(expiries.iloc[3])
 
 
-def canonical(contracts):
-    return pd.DataFrame({"contract": contracts, "strike": np.arange(len(contracts), dtype=float)})
+def test_both_settlement_roots_are_kept_and_the_am_root_settles_at_the_open():
+    """Monthly opex lists AM-settled SPX and PM-settled SPXW contracts on one date (NDX/NDXP,
+    RUT/RUTW likewise). The adapter keeps both; the AM root stops at the expiry session's open
+    (core.analytics.pricing.settles_at), the PM root and every other root at its close."""
+    both = yf_side([
+        ("SPX261120C06700000", "2026-11-19 20:59:00", 6700, 21.1, 0, 0, 88, 41220, 0.163, True),
+        ("SPXW261120C06700000", "2026-11-20 16:29:44", 6700, 35.2, 34.6, 35.9, 9120, 15340,
+         0.1415, True),
+    ])
+    frame, dropped = yahoo.chain_frame(both, None, d("2026-11-20"))
+    assert not dropped
+    assert list(frame["contract"]) == ["SPX261120C06700000", "SPXW261120C06700000"]
 
-
-def test_pm_settled_only_keeps_pm_root_when_both_roots_listed():
-    both = canonical(["SPX261120C06700000", "SPXW261120C06700000", "SPXW261120P06750000",
-                      "SPX261120P06750000"])
-    kept = yahoo.pm_settled_only(both)
-    assert list(kept["contract"]) == ["SPXW261120C06700000", "SPXW261120P06750000"]
-    assert len(both) == 4  # the input is not modified
-
-    ndx = canonical(["NDX261120C21000000", "NDXP261120C21000000"])
-    assert list(yahoo.pm_settled_only(ndx)["contract"]) == ["NDXP261120C21000000"]
-    rut = canonical(["RUTW261120P02400000", "RUT261120P02400000"])
-    assert list(yahoo.pm_settled_only(rut)["contract"]) == ["RUTW261120P02400000"]
-
-
-def test_pm_settled_only_leaves_single_root_chains_alone():
-    for contracts in (["SPX261218C06700000", "SPX261218P06700000"],   # AM monthly alone
-                      ["SPXW261123C06700000"], ["SPY261120C00670000"]):
-        frame = canonical(contracts)
-        assert list(yahoo.pm_settled_only(frame)["contract"]) == contracts
+    contracts = ["SPX261120C06700000", "SPXW261120C06700000", "NDX261120C21000000",
+                 "NDXP261120C21000000", "RUT261120P02400000", "RUTW261120P02400000",
+                 "SPY261120C00670000"]
+    settle = pricing.settles_at(pd.DataFrame({"contract": contracts}), d("2026-11-20"))
+    opens = pd.Timestamp("2026-11-20 09:30", tz=clock.ET).tz_convert("UTC")
+    closes = pd.Timestamp("2026-11-20 16:00", tz=clock.ET).tz_convert("UTC")
+    assert dict(zip(contracts, settle)) == {
+        "SPX261120C06700000": opens, "SPXW261120C06700000": closes,
+        "NDX261120C21000000": opens, "NDXP261120C21000000": closes,
+        "RUT261120P02400000": opens, "RUTW261120P02400000": closes,
+        "SPY261120C00670000": closes}
 
 
 def test_quote_from_underlying():
@@ -288,6 +227,43 @@ def test_quote_from_underlying():
     for bad in (None, {}, {"regularMarketPrice": None}, {"regularMarketPrice": 0}):
         with pytest.raises(Unavailable):
             yahoo.quote_from_underlying("X", bad)
+
+
+FRIDAY_CLOSE = 1795208400      # Fri 2026-11-20 16:00 ET
+FRIDAY_POST = 1795222798       # Fri 2026-11-20 19:59:58 ET
+MONDAY_PRE = 1795439700        # Mon 2026-11-23 08:15 ET
+SPY_AFTER_CLOSE = {"symbol": "SPY", "regularMarketPrice": 672.35,
+                   "regularMarketPreviousClose": 668.90, "regularMarketTime": FRIDAY_CLOSE,
+                   "regularMarketVolume": 71234567, "postMarketPrice": 672.20,
+                   "postMarketTime": FRIDAY_POST}
+
+
+def test_quote_off_hours_is_the_newest_extended_hours_price():
+    # after the close / at the weekend: the post-market price, at its time, against the same
+    # previous close as the regular price
+    for state in ("POST", "POSTPOST", "CLOSED"):
+        q = yahoo.quote_from_underlying("SPY", dict(SPY_AFTER_CLOSE, marketState=state))
+        assert (q.price, q.prev_close, q.session) == (672.20, 668.90, "after-hours")
+        assert q.as_of == dt.datetime(2026, 11, 20, 19, 59, 58, tzinfo=clock.ET)
+        assert q.day_volume == 71234567.0
+    # before Monday's open: the pre-market price (newer than Friday's post-market one); the
+    # change is against Friday's close, the last regular price
+    pre = dict(SPY_AFTER_CLOSE, marketState="PRE", preMarketPrice=674.10,
+               preMarketTime=MONDAY_PRE)
+    q = yahoo.quote_from_underlying("SPY", pre)
+    assert (q.price, q.prev_close, q.session) == (674.10, 672.35, "pre-market")
+    assert q.as_of == dt.datetime(2026, 11, 23, 8, 15, tzinfo=clock.ET)
+    # an extended-hours price older than the regular one is not the spot
+    old_pre = dict(SPY_AFTER_CLOSE, marketState="POST", preMarketPrice=669.0,
+                   preMarketTime=FRIDAY_CLOSE - 8 * 3600)
+    q = yahoo.quote_from_underlying("SPY", old_pre)
+    assert (q.price, q.session) == (672.20, "after-hours")
+    q = yahoo.quote_from_underlying("SPY", dict(old_pre, postMarketPrice=None))
+    assert (q.price, q.prev_close, q.session) == (672.35, 668.90, "regular")
+    # in the regular session the regular price is the spot, whatever else Yahoo sends
+    q = yahoo.quote_from_underlying("SPY", dict(pre, marketState="REGULAR"))
+    assert (q.price, q.session) == (672.35, "regular")
+    assert q.as_of == dt.datetime(2026, 11, 20, 16, 0, tzinfo=clock.ET)
 
 
 def daily(closes, days, volumes=None):
@@ -358,7 +334,15 @@ def test_classify_empty_by_http_status():
                       SymbolNotFound)
     for codes in ([401, 401], [502], []):
         err = yahoo.classify_empty("SPY", [("/v7/finance/options/SPY", c) for c in codes])
-        assert isinstance(err, Unavailable)
+        assert isinstance(err, Unavailable) and not isinstance(err, RateLimited)
+    # any 429 among the options answers: a rate limit, whatever yfinance's retry was told
+    for codes in ([429], [429, 401], [429, 200]):
+        err = yahoo.classify_empty("SPY", [("/v7/finance/options/SPY", c) for c in codes])
+        assert isinstance(err, RateLimited)
+    # a 429 on another path (the crumb) does not count
+    err = yahoo.classify_empty("SPY", [("/v1/test/getcrumb", 429),
+                                       ("/v7/finance/options/SPY", 200)])
+    assert isinstance(err, SymbolNotFound)
 
 
 def test_map_error_covers_every_branch():
@@ -406,19 +390,42 @@ def test_expirations_through_yfinance(spy):
     assert options["params"]["crumb"] == CRUMB and options["date"] is None
 
 
+def test_listing_is_one_request_with_the_nearest_chain(spy):
+    with clock.frozen(SATURDAY):
+        listed, nearest = provider().listing("SPY")
+    assert listed == provider().expirations("SPY")
+    assert nearest.expiry == listed[0] == d("2026-11-23")
+    assert len(nearest.frame) == 24 and set(nearest.frame["expiry"]) == {d("2026-11-23")}
+    assert [r["date"] for r in spy.of(OPTIONS)] == [None, None]  # listing, then expirations
+
+
+def test_listing_without_contracts_has_no_nearest_chain(net):
+    net.options("IWM", payload("iwm_options_2026-11-27.json"))  # expiries, no options at all
+    with clock.frozen(SATURDAY):
+        listed, nearest = provider().listing("IWM")
+    assert listed[0] == d("2026-11-23") and nearest is None
+    assert len(net.of(OPTIONS)) == 1
+
+
 def test_chain_off_hours_nearest_expiry(spy):
     with clock.frozen(SATURDAY):
         chain = provider().chain("SPY", d("2026-11-23"))
-    assert len(spy.of(OPTIONS)) == 1  # the nearest expiry's chain came with the list
+    (request,) = spy.of(OPTIONS)  # one dated request: no listing first
+    assert request["date"] == yahoo_epoch("2026-11-23")
     assert (chain.symbol, chain.expiry, chain.source) == ("SPY", d("2026-11-23"), "yahoo")
-    assert chain.spot == 672.35
-    assert chain.as_of == dt.datetime(2026, 11, 20, 16, 0, tzinfo=clock.ET)
+    # Saturday, marketState CLOSED: Friday's post-market price is the spot, at its own time
     q = chain.quote
-    assert (q.price, q.prev_close, q.day_volume) == (672.35, 668.90, 71234567.0)
+    assert (q.price, q.prev_close, q.day_volume, q.session) == (672.20, 668.90, 71234567.0,
+                                                                "after-hours")
+    assert chain.spot == 672.20
+    assert chain.as_of == dt.datetime(2026, 11, 20, 19, 59, 58, tzinfo=clock.ET)
+    # the option data are from Friday's last trade (15:59:59), not the spot's time
+    assert chain.quotes_as_of == dt.datetime(2026, 11, 20, 15, 59, 59, tzinfo=clock.ET)
     assert chain.div_yield == symbols.dividend_yield("SPY")
-    assert chain.flags >= {schema.MARKET_CLOSED, schema.STALE_LAST_TRADES, schema.IV_CLIPPED,
-                           schema.OI_PRIOR_CLOSE}
-    assert yahoo.EMPTY_CHAIN not in chain.flags
+    # no session now; OI is published; Yahoo's IVs, unsolved yet, some absurd. Friday's
+    # trades are the last session's, so the last trades are not stale
+    assert chain.flags == {schema.MARKET_CLOSED, schema.OI_PRIOR_CLOSE, schema.IV_CLIPPED,
+                           schema.IV_VENDOR, schema.IV_UNSOLVED}
 
     frame = chain.frame
     assert list(frame.columns) == schema.RAW_COLUMNS
@@ -428,13 +435,20 @@ def test_chain_off_hours_nearest_expiry(spy):
     assert row.loc["SPY261123C00740000", ["volume", "open_interest"]].tolist() == [0, 0]
     assert row.loc["SPY261123C00560000", "volume"] == 0
     assert row.loc["SPY261123C00560000", "open_interest"] == 12
-    # zero bid/ask off-hours -> mid is the last trade
-    assert (frame["mid"] == frame["last"]).all()
+    # zero bid/ask off-hours: mid is the last trade when it is from Friday's session, and no
+    # price (NaN) when it is older
+    friday = frame["last_trade"] >= pd.Timestamp("2026-11-20 09:30", tz=clock.ET)
+    assert (frame.loc[friday, "mid"] == frame.loc[friday, "last"]).all()
+    assert frame.loc[~friday, "mid"].isna().all()
+    assert sorted(frame.loc[~friday, "contract"]) == [
+        "SPY261123C00560000", "SPY261123C00740000", "SPY261123C00780000",
+        "SPY261123P00700000"]
     # IVs of 750 % / 1953 % and Yahoo's 0.00001 placeholders stay, flagged out of sums
     assert row.loc["SPY261123C00780000", "iv"] == pytest.approx(19.53)
     assert not row.loc[["SPY261123C00780000", "SPY261123C00740000", "SPY261123C00600000"],
                        "iv_ok"].any()
     assert row.loc["SPY261123C00670000", "iv"] == pytest.approx(0.1622)
+    assert (frame["vendor_iv"] == frame["iv"]).all() and (frame["iv_source"] == "vendor").all()
     # a stale last trade is kept with its time (UTC)
     assert row.loc["SPY261123C00740000", "last_trade"] == pd.Timestamp("2026-11-12 15:12:55",
                                                                       tz="UTC")
@@ -443,31 +457,58 @@ def test_chain_off_hours_nearest_expiry(spy):
 def test_chain_of_a_later_expiry_asks_by_date(spy):
     with clock.frozen(SATURDAY):
         chain = provider().chain("SPY", d("2026-11-27"))
-    first, second = spy.of(OPTIONS)
-    assert first["date"] is None and second["date"] == yahoo_epoch("2026-11-27")
+    (request,) = spy.of(OPTIONS)
+    assert request["date"] == yahoo_epoch("2026-11-27")
     row = chain.frame.set_index("contract")
     assert row.loc["SPY261127C00670000", "mid"] == pytest.approx((8.21 + 8.49) / 2)
-    assert row.loc["SPY261127C00675000", "mid"] == pytest.approx(5.30)  # no quote: last
+    assert row.loc["SPY261127C00675000", "mid"] == pytest.approx(5.30)  # no quote: Friday's last
+    assert np.isnan(row.loc["SPY261127P00700000", "mid"])  # no quote, last traded Thursday
     assert set(chain.frame["expiry"]) == {d("2026-11-27")}
     assert row.loc["SPY261127P00700000", "volume"] == 0
+    # Friday's closing quotes are still two-sided on Saturday: the market is closed all the same
+    assert schema.MARKET_CLOSED in chain.flags
 
 
-def test_spx_opex_keeps_only_pm_settled_spxw(net):
+def test_spx_opex_keeps_both_roots_until_the_am_root_settles(net):
     net.options("^SPX", payload("spx_options.json"))
     chain = provider().chain("spx", d("2026-11-20"))  # conftest clock: Fri 11:30, open
     assert chain.symbol == "^SPX" and chain.quote.symbol == "^SPX"
-    assert len(net.of(OPTIONS)) == 1
-    roots = set(yahoo.contract_root(chain.frame["contract"]))
-    assert roots == {"SPXW"}
-    assert list(chain.calls["strike"]) == [6600, 6700, 6725, 6750, 6775, 6800, 6900]
-    assert list(chain.puts["strike"]) == [6600, 6700, 6725, 6750, 6800]
+    assert [r["date"] for r in net.of(OPTIONS)] == [yahoo_epoch("2026-11-20")]
+    # the provider keeps the AM-settled SPX and the PM-settled SPXW contracts of the date
+    roots = yahoo.contract_root(chain.frame["contract"])
+    assert set(roots) == {"SPX", "SPXW"}
+    spxw = chain.frame[(roots == "SPXW").to_numpy()]
+    assert list(spxw[spxw["type"] == "call"]["strike"]) == [6600, 6700, 6725, 6750, 6775, 6800,
+                                                            6900]
+    assert list(spxw[spxw["type"] == "put"]["strike"]) == [6600, 6700, 6725, 6750, 6800]
+    assert (roots == "SPX").sum() == 8
     assert chain.spot == 6731.58 and chain.quote.day_volume == 0.0  # no volume for an index
+    assert chain.quote.session == "regular"
     assert chain.as_of == dt.datetime(2026, 11, 20, 11, 29, 47, tzinfo=clock.ET)
-    # the AM contracts stopped trading Thursday: dropping them leaves no stale last trades
+    # SPXW traded this session; the AM contracts last traded Thursday: no price today
     assert schema.STALE_LAST_TRADES not in chain.flags
     assert schema.MARKET_CLOSED not in chain.flags
+    assert chain.frame[(roots == "SPX").to_numpy()]["mid"].isna().all()
     atm = chain.frame.set_index("contract").loc["SPXW261120C06725000"]
     assert atm["mid"] == pytest.approx(16.30)
+
+    # the fetch layer prices the chain: SPX rows until the expiry session's open, not after
+    # (conftest's autouse fixture resets the fetch layer after the test)
+    def fetched_roots(at):
+        fetch.reset(provider(), reason="test: hand-made Yahoo answers")
+        with clock.frozen(at):
+            priced = fetch.chain("^SPX", d("2026-11-20"), strikes=100)
+        return priced, list(yahoo.contract_root(priced.frame["contract"]))
+
+    before, roots_before = fetched_roots("2026-11-20 09:29")
+    assert roots_before.count("SPX") == 8 and roots_before.count("SPXW") == 12
+    after, roots_after = fetched_roots("2026-11-20 09:31")
+    assert set(roots_after) == {"SPXW"} and len(roots_after) == 12
+    # before the open the AM contracts have one minute left (T to the open): an OTM call has
+    # no delta left, while the PM call of the same strike, with the whole day to go, has
+    delta = before.frame.set_index("contract")["delta"]
+    assert abs(delta["SPX261120C06750000"]) < 0.01
+    assert delta["SPXW261120C06750000"] > 0.2
 
 
 def test_concurrent_calls_share_yfinance_safely(spy):
@@ -492,7 +533,20 @@ def test_concurrent_calls_share_yfinance_safely(spy):
     assert all(set(c.frame["expiry"]) == {c.expiry} for c in results)
 
 
+def unlisted(name: str, day: str) -> bytes:
+    """Yahoo's answer to ``?date=`` of a date it does not list (as recorded in
+    tests/fixtures/yahoo-real: the expiry list and quote, one option entry for the asked date
+    without contracts), made from the hand-made answer ``name``."""
+    doc = json.loads(payload(name))
+    doc["optionChain"]["result"][0]["options"] = [
+        {"expirationDate": int(yahoo_epoch(day)), "hasMiniOptions": False, "calls": [],
+         "puts": []}]
+    return json.dumps(doc).encode()
+
+
 def test_unlisted_expiry_raises_no_expiry_with_the_next_one(spy):
+    for day in ("2026-11-26", "2027-06-18"):
+        spy.options("SPY", unlisted("spy_options.json", day), date=yahoo_epoch(day))
     with clock.frozen(SATURDAY), pytest.raises(NoExpiry) as info:
         provider().chain("SPY", d("2026-11-26"))
     assert info.value.next_expiry == d("2026-11-27")
@@ -500,6 +554,9 @@ def test_unlisted_expiry_raises_no_expiry_with_the_next_one(spy):
     with pytest.raises(NoExpiry) as info:
         provider().chain("SPY", d("2027-06-18"))
     assert info.value.next_expiry is None
+    # told apart from the dated answer's own expiry list: one request each
+    assert [r["date"] for r in spy.of(OPTIONS)] == [yahoo_epoch("2026-11-26"),
+                                                   yahoo_epoch("2027-06-18")]
 
 
 def test_listed_expiry_without_contracts_is_an_empty_flagged_chain(net):
@@ -510,16 +567,21 @@ def test_listed_expiry_without_contracts_is_an_empty_flagged_chain(net):
             chain = provider().chain("IWM", d(expiry))
             assert chain.frame.empty
             assert list(chain.frame.columns) == schema.RAW_COLUMNS
-            assert yahoo.EMPTY_CHAIN in chain.flags
-            assert chain.spot == 241.12
+            assert chain.flags == {yahoo.EMPTY_CHAIN, schema.MARKET_CLOSED}
+            assert chain.quotes_as_of is None              # no contract, no trade time
+            assert (chain.spot, chain.quote.session) == (241.0, "after-hours")
+    assert [r["date"] for r in net.of(OPTIONS)] == [yahoo_epoch("2026-11-23"),
+                                                   yahoo_epoch("2026-11-27")]
 
 
 def test_unknown_symbol(net):
     net.options("ZZZZ", payload("unknown_options.json"))
+    net.options("ZZZZ", payload("unknown_options.json"), date=yahoo_epoch("2026-11-20"))
     with pytest.raises(SymbolNotFound):
         provider().expirations("ZZZZ")
     with pytest.raises(SymbolNotFound):
         provider().chain("ZZZZ", d("2026-11-20"))
+    assert [r["date"] for r in net.of(OPTIONS)] == [None, yahoo_epoch("2026-11-20")]
 
 
 def test_refused_request_is_unavailable_not_unknown(net):
@@ -529,26 +591,31 @@ def test_refused_request_is_unavailable_not_unknown(net):
 
 
 def test_unreadable_answer_is_unavailable(net):
-    net.options("SPY", (200, "<html><body>Will be right back...</body></html>"))
+    for date in (None, yahoo_epoch("2026-11-23")):
+        net.options("SPY", (200, "<html><body>Will be right back...</body></html>"), date=date)
+    with pytest.raises(Unavailable, match="unreadable"):
+        provider().expirations("SPY")
     with pytest.raises(Unavailable, match="unreadable"):
         provider().chain("SPY", d("2026-11-23"))
+    assert {r["date"] for r in net.of(OPTIONS)} == {None, yahoo_epoch("2026-11-23")}
 
 
 def test_rate_limit_retried_then_mapped(net):
-    net.options("SPY", (429, "Too Many Requests"))
+    net.options("SPY", (429, "Too Many Requests"), date=yahoo_epoch("2026-11-23"))
     with pytest.raises(RateLimited):
         provider().chain("SPY", d("2026-11-23"))
-    # yfinance retries once itself (other cookie strategy); this module tries twice
-    assert len(net.of(OPTIONS)) == 4
+    # one request per try; yfinance retries it once itself (other cookie strategy); this
+    # module tries twice
+    assert [r["date"] for r in net.of(OPTIONS)] == [yahoo_epoch("2026-11-23")] * 4
 
 
 def test_rate_limit_recovers_on_the_second_try(net):
     net.options("SPY", (429, "Too Many Requests"), (429, "Too Many Requests"),
-                payload("spy_options.json"))
+                payload("spy_options.json"), date=yahoo_epoch("2026-11-23"))
     with clock.frozen(SATURDAY):
         chain = provider().chain("SPY", d("2026-11-23"))
     assert len(chain.frame) == 24
-    assert len(net.of(OPTIONS)) == 3
+    assert len(net.of(OPTIONS)) == 3   # 429, yfinance's own retry 429, then our second try
 
 
 def test_rate_limit_error_raised_by_the_http_layer(net):
@@ -557,15 +624,19 @@ def test_rate_limit_error_raised_by_the_http_layer(net):
         provider().expirations("SPY")
 
 
-@pytest.mark.parametrize("failure", [
-    curl_exceptions.DNSError("Failed to perform, curl: (6) Could not resolve host", 6),
-    curl_exceptions.ConnectionError("Failed to perform, curl: (7) Connection refused", 7),
-    curl_exceptions.Timeout("Failed to perform, curl: (28) Operation timed out", 28),
+@pytest.mark.parametrize("failure, said", [
+    (curl_exceptions.DNSError("Failed to perform, curl: (6) Could not resolve host", 6),
+     "cannot be reached"),
+    (curl_exceptions.ConnectionError("Failed to perform, curl: (7) Connection refused", 7),
+     "cannot be reached"),
+    (curl_exceptions.Timeout("Failed to perform, curl: (28) Operation timed out", 28),
+     "did not answer within"),
 ])
-def test_network_failures_are_unavailable(net, failure):
+def test_network_failures_are_unavailable(net, failure, said):
     for path in (OPTIONS + "SPY", "/v1/test/getcrumb", "/"):
         net.on(path, failure)
-    with pytest.raises(Unavailable):
+    net.on(OPTIONS + "SPY", failure, date=yahoo_epoch("2026-11-23"))  # the chain's request
+    with pytest.raises(Unavailable, match=said):
         provider().chain("SPY", d("2026-11-23"))
 
 

@@ -24,10 +24,12 @@ asked for, so page-to-page behaviour (namespace cleanup, URL sync) is exercised 
 
 from __future__ import annotations
 
+import base64
 import json
 import pathlib
 from collections.abc import Mapping
 
+import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from core.cache import sizeof
@@ -86,6 +88,13 @@ def exceptions(at: AppTest) -> list[str]:
 def plotly_charts(at: AppTest) -> list[dict]:
     """The plotly figures on the page, as dicts ({"data": [...], "layout": {...}})."""
     return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+
+
+def plotly_array(value) -> list:
+    """A plotly JSON array as a list (a plain list, or plotly 6+'s typed {"dtype", "bdata"})."""
+    if isinstance(value, dict) and "bdata" in value:
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).tolist()
+    return list(value)
 
 
 def texts(at: AppTest, kind: str) -> list[str]:

@@ -47,7 +47,7 @@ def test_level_notes_one_line_per_level():
     text = charts.level_notes(_levels())
     assert text.splitlines() == [
         "**Spot** 101.00 — last price of the underlying  ",
-        "**Zero gamma** 99.50 — spot level where dealers' total GEX (re-priced) changes sign"]
+        "**Zero gamma** 99.50 — " + charts.LEVELS["zero_gamma"][1]]
 
 
 def test_strike_bars_mirrors_puts_in_red_and_calls_in_green():

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from core import clock, config, fetch
-from core.analytics import zero_dte
+from core.analytics import exposure, zero_dte
 from core.ui import session
 from tests.conftest import SATURDAY
 from tests.ui.apptest import (
@@ -71,7 +71,10 @@ def test_levels_bias_alerts_and_flags_are_the_cores():
                                             fetch.quote(sym).change_pct))
         assert f"**Zero gamma** {kl.zero_gamma:,.2f} · **Max pain** {kl.max_pain:,.2f}" in shown
         assert f"Call wall** OI {kl.call_wall_oi:,.0f}" in shown
-        assert f"zero gamma ({b.distance_pct:+.2f}%)]" in shown
+        regime = exposure.gamma_regime(kl.net_gex, kl.spot, kl.zero_gamma)
+        assert regime.state == ("positive" if kl.net_gex > 0 else "negative")  # GEX sign at spot
+        word = "damped" if regime.state == "positive" else "amplified"
+        assert f"gamma · moves {word} · flip {regime.flip_pct:+.2f}%]" in shown
         for alert in zero_dte.level_alerts(kl):
             assert f"{alert.value:,.2f} {'↑' if alert.side == 'above' else '↓'}" \
                    f"{alert.distance_pct:.2f}%]" in shown

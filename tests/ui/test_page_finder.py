@@ -12,7 +12,8 @@ from core.analytics import walls
 from core.ui import session
 from tests.conftest import SATURDAY, CountingProvider
 from tests.ui.apptest import (
-    HOME, assert_page_ok, exceptions, namespace_keys, page_key, plotly_charts, run_page,
+    HOME, assert_page_ok, exceptions, namespace_keys, page_key, plotly_array, plotly_charts,
+    run_page,
     state_bytes, state_keys, texts,
 )
 
@@ -32,7 +33,9 @@ def _matching(at) -> tuple[int, int]:
 def _expected(sym: str, f: walls.FinderFilters, n: int = 4, strikes: int = 40) -> int:
     chains = fetch.chains(sym, n=n, strikes=strikes)
     frame = walls.concat([c.frame for c in chains])
-    return len(walls.apply_filters(frame, chains[0].spot, clock.today(), f))
+    years = {c.expiry: clock.time_to_expiry(c.expiry, c.as_of) for c in chains}
+    return len(walls.apply_filters(frame, chains[0].spot, clock.today(), f, years,
+                                   chains[0].rate, chains[0].div_yield))
 
 
 def _titles(at) -> list[str]:
@@ -61,6 +64,29 @@ def test_renders_on_a_trading_day():
                  "ATM IV term structure"):
         assert any(part in t for t in titles), part
     assert any("Gamma band low" in c for c in texts(at, "caption"))
+
+
+def _summary(chains):
+    years = {c.expiry: clock.time_to_expiry(c.expiry, c.as_of) for c in chains}
+    return walls.gamma_summary(walls.concat([c.frame for c in chains]), chains[0].spot,
+                               chains[0].rate, chains[0].div_yield, years)
+
+
+def test_zero_gamma_net_gex_and_band_come_from_the_full_chains_not_the_view():
+    at = run_page(PATH)
+    hard = fetch.settings().max_strikes_hard
+    full = _summary(fetch.chains("SPY", n=4, strikes=hard))
+    view = _summary(fetch.chains("SPY", n=4, strikes=40))
+    assert full.net_gex != view.net_gex  # the 40-strike view would show another number
+    cards = _cards(at)
+    sign = "−" if full.net_gex < 0 else ""
+    assert cards["Net GEX"] == f"{sign}${abs(full.net_gex) / 1e6:,.1f}M"
+    assert cards["Zero gamma"] == ("none in range" if full.zero_gamma is None
+                                   else f"{full.zero_gamma:,.2f}")
+    assert cards["70% gamma band"] == f"{full.band[0]:,.2f} – {full.band[1]:,.2f}"
+    # the chart shows the 40 strikes nearest spot (a display cap) of the full-chain table
+    bars = [f for f in plotly_charts(at) if "net GEX by strike, 4" in f["layout"]["title"]["text"]]
+    assert len(plotly_array(bars[0]["data"][0]["x"])) == 40
 
 
 def test_renders_on_a_saturday():

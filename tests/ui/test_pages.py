@@ -15,12 +15,28 @@ from tests.ui.apptest import (
 )
 
 
-@pytest.mark.parametrize("when", [TRADING_DAY, SATURDAY], ids=["friday-session", "saturday"])
+PRE_MARKET = "2026-11-20 08:00"  # a session day before the open: option OI not published yet
+
+
+@pytest.mark.parametrize("when", [TRADING_DAY, SATURDAY, PRE_MARKET],
+                         ids=["friday-session", "saturday", "pre-market"])
 @pytest.mark.parametrize("path", ALL_PATHS)
 def test_every_page_renders(path, when):
     with clock.frozen(when):
         at = run_page(path)
+    # before the open no share has traded: Whale Flows says so instead of charting scores
+    assert_page_ok(at, charts=0 if when == PRE_MARKET and "Whale" in path else 1)
+
+
+@pytest.mark.parametrize("path", [p for p in PAGE_PATHS if "Volume_Walls" in p
+                                  or "Trading_Dashboard" in p])
+def test_pre_market_pages_say_open_interest_is_not_published(path):
+    """Before the open every OI is 0 (as on Yahoo): OI levels are not shown as numbers, and the
+    page says why."""
+    with clock.frozen(PRE_MARKET):
+        at = run_page(path)
     assert_page_ok(at)
+    assert any("not published yet" in t for t in texts(at, "caption"))
 
 
 def test_home_shows_clock_source_snapshot_and_links():
