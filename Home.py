@@ -6,7 +6,7 @@ import streamlit as st
 
 from core import clock, fetch
 from core.analytics import levels
-from core.errors import DataError
+from core.errors import DataError, NoExpiry
 from core.ui import charts, layout, widgets
 
 SNAPSHOT = ("SPY", "QQQ", "IWM", "^SPX")
@@ -15,6 +15,16 @@ SNAPSHOT = ("SPY", "QQQ", "IWM", "^SPX")
 def nearest_move(chain):
     """Expected move to the chain's expiry, with the chain's T (from when it was priced)."""
     return levels.expected_move(chain.frame, chain.spot, chain.t_years)
+
+
+def card_data(sym):
+    """One snapshot card's data: (quote, nearest expiry, chain, expected move)."""
+    q = fetch.quote(sym)
+    listed = fetch.expirations(sym)
+    if not listed:
+        raise NoExpiry(f"{sym} has no listed expiry right now.", symbol=sym)
+    chain = fetch.chain(sym, listed[0])
+    return q, listed[0], chain, fetch.derived("home.expected_move", nearest_move, chain)
 
 
 with layout.page("home", title="Options Dash") as page:
@@ -39,16 +49,14 @@ with layout.page("home", title="Options Dash") as page:
     st.markdown("##### Market snapshot · nearest expiry")
     cards = st.columns(len(SNAPSHOT))
     shown, moves = [], []
+    loaded = fetch.many(card_data, SNAPSHOT)  # in parallel, under one page deadline
     for col, sym in zip(cards, SNAPSHOT):
         with col.container(border=True):
-            try:
-                q = fetch.quote(sym)
-                expiry = fetch.expirations(sym)[0]
-                chain = fetch.chain(sym, expiry)
-                move = fetch.derived("home.expected_move", nearest_move, chain)
-            except DataError as exc:
-                layout.show_error(exc)
+            if isinstance(loaded[sym], DataError):
+                st.markdown(f"**{sym}**")
+                layout.show_error(loaded[sym])
                 continue
+            q, expiry, chain, move = loaded[sym]
             shown += [q, chain]
             moves.append((sym, q.change_pct, float("nan") if move.one_sigma_iv is None
                           else 100 * move.one_sigma_iv / chain.spot))

@@ -4,6 +4,9 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 PORT   ?= 8501
 REPLICAS ?= 2
+# loopback by default: every visitor of `make run` is its operator (memory panel). A public
+# server sets ADDRESS=0.0.0.0 and OPTIONS_DASH_OPERATOR_TOKEN (see README.md).
+ADDRESS ?= 127.0.0.1
 
 .PHONY: run test test-fast bench record clean cluster
 
@@ -17,8 +20,9 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
-run: $(VENV)/.runtime  ## start the app on http://localhost:$(PORT)
-	$(VENV)/bin/streamlit run Home.py --server.port $(PORT)
+run: $(VENV)/.runtime  ## check the settings, then start the app on http://localhost:$(PORT)
+	$(PY) -m core.config
+	$(VENV)/bin/streamlit run Home.py --server.port $(PORT) --server.address $(ADDRESS)
 
 cluster: $(VENV)/.runtime  ## redis + $(REPLICAS) replicas + haproxy on http://localhost:$(PORT) (Ctrl-C stops all)
 	$(PY) -m cluster.run --replicas $(REPLICAS) --port $(PORT)

@@ -17,6 +17,12 @@ Everything else comes from env (so the streamlit flags stay exactly those of ``m
                         the file ``BENCH_CHURN_GO`` exists (the bench creates it when its
                         sessions are open).
 
+``BENCH_FAULT_FILE``    fault injection (bench/soak.py): the provider answers normally while the
+                        file says ``ok`` (or is missing); ``down`` = a black-holed network (each
+                        call waits ``BENCH_FAULT_TIMEOUT`` s, default 8, then fails with
+                        Unavailable); ``slow`` = each call waits ``BENCH_FAULT_SLOW`` s (default
+                        1.5) and then answers. Calls are counted either way.
+
 The stats thread reads only counters (no cache is filled by it) and costs well under 1 MB.
 When the file ``<BENCH_STATS>.gc`` appears it runs one ``gc.collect()`` (and deletes the file):
 the session bench asks for it before each RSS reading, on both variants alike, so that a
@@ -69,6 +75,45 @@ class CountingProvider:
 CHURN = {"done": 0, "keys": 0, "passes_done": 0, "errors": 0, "started": None, "finished": None}
 
 
+class FaultProvider:
+    """The provider, degraded on demand by the contents of a file (see BENCH_FAULT_FILE)."""
+
+    def __init__(self, inner, path: str):
+        self._inner = inner
+        self.name = inner.name
+        self._path = path
+        self._mode, self._read_at = "ok", 0.0
+        self.timeout = float(os.environ.get("BENCH_FAULT_TIMEOUT", "8"))
+        self.slow = float(os.environ.get("BENCH_FAULT_SLOW", "1.5"))
+
+    def mode(self) -> str:
+        now = time.monotonic()
+        if now - self._read_at > 0.5:
+            try:
+                self._mode = pathlib.Path(self._path).read_text().strip() or "ok"
+            except OSError:
+                self._mode = "ok"
+            self._read_at = now
+        return self._mode
+
+    def __getattr__(self, name):
+        target = getattr(self._inner, name)
+        if not callable(target):
+            return target
+
+        def faulty(*args):
+            mode = self.mode()
+            if mode == "down":
+                from core.errors import Unavailable
+
+                time.sleep(self.timeout)
+                raise Unavailable("The data source timed out.")
+            if mode == "slow":
+                time.sleep(self.slow)
+            return target(*args)
+        return faulty
+
+
 def _active_sessions() -> int | None:
     from core.ui import session
 
@@ -101,9 +146,13 @@ def stats_line() -> dict:
     with _key_lock:
         line["key_calls"] = dict(KEY_CALLS)
     if cache.REGISTRY:
-        from core import fetch
+        from core import fetch, governor
 
         line["budget"] = fetch.budget_stats()
+        line["breakers"] = fetch.breaker_stats()
+        gov = governor.status()
+        line["governor"] = {k: gov[k] for k in ("level", "rss", "limit", "shrunk_to", "sheds")}
+        line["scans_queued"] = len(fetch._get().queued)
     variant = sys.modules.get("bench.variant_cache_data.cache_data")
     if variant is not None:
         line["variant_calls"] = dict(variant.CALLS)
@@ -195,6 +244,8 @@ def main(argv: list[str] | None = None) -> None:
     from core.ui import session  # noqa: F401
 
     layer = fetch._get()  # the provider named by OPTIONS_DASH_PROVIDER, wrapped to count calls
+    if os.environ.get("BENCH_FAULT_FILE"):
+        layer.provider = FaultProvider(layer.provider, os.environ["BENCH_FAULT_FILE"])
     layer.provider = CountingProvider(layer.provider)
     if os.environ.get("BENCH_VARIANT", "ours") == "cache_data":
         from bench.variant_cache_data import cache_data

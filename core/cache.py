@@ -384,6 +384,14 @@ class ByteBudget(cachetools.LRUCache):
             owner._drop_for_budget(key)
         return (name, key), nbytes
 
+    def resize(self, max_bytes: int) -> None:
+        """Change the budget (the memory governor shrinks it under memory pressure and grows it
+        back); shrinking evicts LRU entries of any cache until the rest fits. Call under LOCK.
+        (cachetools keeps ``maxsize`` in a private attribute; ``__setitem__`` reads it.)"""
+        self._Cache__maxsize = max(int(max_bytes), 1)
+        while self.currsize > self.maxsize and len(self):
+            self.popitem()
+
     def stats(self) -> dict:
         return {"max_bytes": int(self.maxsize), "bytes": int(self.currsize),
                 "entries": len(self), "evictions": self.evictions}
@@ -419,7 +427,8 @@ class BoundedCache:
 
     def __init__(self, name: str, *, max_entries: int, fresh_ttl: float, max_age: float,
                  budget: ByteBudget, executor: cf.Executor | None = None,
-                 timer: Callable[[], float] = clock.timer, wait_timeout: float = 30.0):
+                 timer: Callable[[], float] = clock.timer, wait_timeout: float = 30.0,
+                 leader_timeout: float | None = None):
         if max_age < fresh_ttl:
             raise ValueError(f"{name}: max_age {max_age} < fresh_ttl {fresh_ttl}")
         self.name = name
@@ -427,6 +436,10 @@ class BoundedCache:
         self.fresh_ttl = fresh_ttl
         self.max_age = max_age
         self.wait_timeout = wait_timeout
+        # None: the leader of a miss runs the loader in its own thread, as long as it takes.
+        # A number: the loader runs on a pool thread (_LEADERS) and the leader waits at most that
+        # long, like its followers (a stalled upstream cannot hold a page past it).
+        self.leader_timeout = leader_timeout
         self.compact: Callable[[Any], Any] | None = None  # the form a loaded value is kept in
         self._budget = budget
         self._executor = executor
@@ -495,10 +508,14 @@ class BoundedCache:
                 self.misses += 1
             else:
                 self.joins += 1
-        if leader:
+        wait = self.wait_timeout
+        if leader and self.leader_timeout is None:
             self._load(key, loader, ttl, future)
+        elif leader:
+            _LEADERS.submit(self._load, key, loader, ttl, future)
+            wait = self.leader_timeout
         try:
-            return future.result(timeout=self.wait_timeout)
+            return future.result(timeout=wait)
         except cf.TimeoutError:
             raise Unavailable("The data source is taking too long to answer. Try again shortly.")
 
@@ -688,6 +705,11 @@ class BoundedCache:
             with LOCK:
                 self.errors += 1
                 self._inflight.pop(key, None)
+                entry = self._store.get(key)
+                if entry is not None and isinstance(exc, Exception):
+                    entry.failed = True  # the copy kept is served flagged stale, not as fresh
+            if entry is not None and isinstance(exc, Exception):
+                log.error("cache %s: refresh of %r failed", self.name, key, exc_info=exc)
             future.set_exception(exc)
         else:
             entry = Entry(value, sizeof(value), self._timer() - age, ttl, failed)
@@ -698,6 +720,10 @@ class BoundedCache:
 
 
 REGISTRY: dict[str, BoundedCache] = {}  # one entry per named cache: a fixed, small set
+# Threads that run a miss's loader for caches with a leader deadline (``leader_timeout``):
+# bounded and reused (a thread per miss would churn malloc arenas). Those loaders are
+# provider calls, which never wait on this pool themselves, so it cannot deadlock.
+_LEADERS = cf.ThreadPoolExecutor(max_workers=16, thread_name_prefix="cache-leader")
 
 
 def stats() -> list[dict]:

@@ -34,6 +34,7 @@ import concurrent.futures as cf
 import dataclasses
 import datetime as dt
 import logging
+import math
 import threading
 import time
 from typing import Any, Callable, Iterable
@@ -41,16 +42,18 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from core import cache, clock, config, shared, symbols
+from core import breaker, cache, clock, config, shared, symbols
 from core.analytics import flows, levels, pricing
-from core.errors import DataError, NoExpiry, RateLimited, SymbolNotFound
+from core.errors import DataError, NoExpiry, RateLimited, SymbolNotFound, Unavailable
 from core.providers import finra, make_provider
 from core.providers.base import INTERVALS, PERIODS, Provider
 from core.schema import STRIKES_CAPPED, Chain, Quote
+from core.schema import RAW_COLUMNS  # the provider answer checks (_checked_chain)
 
 log = logging.getLogger(__name__)
 
 NEAR_TERM_DAYS = 7  # chains expiring within this many days use the near-term TTL
+UPSTREAM_CACHES = ("quote", "expirations", "chain", "history", "short_volume")
 TAPE_MAX_AGE = 18 * 3600.0  # a premium tape lives for a session (it restarts each day anyway)
 
 
@@ -66,6 +69,8 @@ class _Layer:
     caches: dict[str, cache.BoundedCache]
     running: dict = dataclasses.field(default_factory=dict)  # scans in progress (<= MAX_SCANS)
     shared: Any = None  # core.shared.L2 when OPTIONS_DASH_REDIS_URL is set (None: L1 only)
+    breakers: dict = dataclasses.field(default_factory=dict)  # source name -> CircuitBreaker
+    queued: dict = dataclasses.field(default_factory=dict)  # scans waiting for a slot, in order
 
 
 _layer: _Layer | None = None
@@ -81,9 +86,16 @@ def _build(provider: Provider | None, reason: str | None) -> _Layer:
     f = s.stale_factor
 
     def make(name, entries, ttl, max_age=None):
+        # a refresh pool per cache kind (threads start lazily): slow chain refreshes cannot
+        # hold back quote refreshes; the chain cache keeps the layer's main pool. Upstream
+        # caches give a miss's leader the same deadline as its followers.
+        pool = executor if name == "chain" else cf.ThreadPoolExecutor(
+            max_workers=max(1, s.workers // 2), thread_name_prefix=f"refresh-{name}")
+        upstream = name in UPSTREAM_CACHES
         return cache.BoundedCache(name, max_entries=entries, fresh_ttl=ttl,
-                                  max_age=max_age or ttl * f, budget=budget, executor=executor,
-                                  wait_timeout=3 * s.upstream_timeout + 10)
+                                  max_age=max_age or ttl * f, budget=budget, executor=pool,
+                                  wait_timeout=3 * s.upstream_timeout + 10,
+                                  leader_timeout=3 * s.upstream_timeout + 10 if upstream else None)
 
     chain_entries = 4 * s.max_watchlist * 2 + 16 * s.max_expiries  # 4 expiries/symbol + heatmaps
     # A derived key names its sources' versions, so its value is never stale, only superseded:
@@ -101,6 +113,9 @@ def _build(provider: Provider | None, reason: str | None) -> _Layer:
         "not_found": make("not_found", 256, s.negative_ttl, s.negative_ttl),
         "scan": make("scan", 32, s.ttl_chain_near * 2, s.ttl_chain_far * f),
         "short_volume": make("short_volume", 64, 6 * 3600, 24 * 3600),
+        # outage memory: (cache, key) -> the Unavailable message, for keys with no copy to serve
+        "unavailable": make("unavailable", 512, max(s.negative_outage, 0.001),
+                            max(s.negative_outage, 0.001)),
         # one small per-contract tape per (symbol, expiry) chain, kept for a session
         "premium_tape": make("premium_tape", chain_entries, TAPE_MAX_AGE, TAPE_MAX_AGE),
     }
@@ -138,6 +153,9 @@ def reset(provider: Provider | None = None, *, reason: str | None = None) -> Non
         if old is not None:
             if old.shared is not None:
                 old.shared.close()
+            for c in old.caches.values():  # each cache kind's refresh pool (chain: executor)
+                if c._executor is not None:
+                    c._executor.shutdown(wait=False, cancel_futures=True)
             old.executor.shutdown(wait=False, cancel_futures=True)
             old.scan_pool.shutdown(wait=False, cancel_futures=True)
         if provider is not None:
@@ -174,15 +192,32 @@ def budget_stats() -> dict:
 # --- plumbing ----------------------------------------------------------------------------------
 
 def _upstream(layer: _Layer, fn: Callable, *args):
-    """One provider call through the process-wide limiter (remote sources only), with shared
-    back-off after a rate limit."""
-    if getattr(layer.provider, "remote", True):
-        layer.limiter.acquire()
+    """One provider call through the source's circuit breaker (fails fast while the source is
+    down, see :mod:`core.breaker`) and the process-wide limiter (remote sources only), with
+    shared back-off after a rate limit. An unexpected exception from the provider is logged
+    with its traceback and becomes :class:`Unavailable`."""
+    gate = _breaker(layer, fn)
+    gate.admit()
     try:
+        if getattr(layer.provider, "remote", True):
+            layer.limiter.acquire()
         result = fn(*args)
     except RateLimited:
+        gate.succeeded()  # the source answered
         log.warning("upstream rate limit: backing off %.0f s", layer.limiter.penalise())
         raise
+    except Unavailable:
+        gate.failed()
+        raise
+    except DataError:
+        gate.succeeded()
+        raise
+    except Exception as exc:  # noqa: BLE001 - a provider bug must not reach a page as a crash
+        gate.failed()
+        log.exception("provider %s.%s%r failed unexpectedly", gate.name,
+                      getattr(fn, "__name__", "call"), args)
+        raise Unavailable("The data source sent an answer that could not be read.") from exc
+    gate.succeeded()
     layer.limiter.reward()
     return result
 
@@ -197,10 +232,18 @@ def _guard(layer: _Layer, symbol: object) -> str:
 
 
 def _serve(layer: _Layer, name: str, key, sym: str, loader: Callable, ttl=None) -> cache.Served:
+    store = layer.caches[name]
+    down = layer.caches["unavailable"].peek((name, key)) if layer.settings.negative_outage else None
+    if down is not None and store.lookup(key) is None:
+        raise Unavailable(down, symbol=sym)  # failed moments ago and no copy: do not wait again
     try:
-        return layer.caches[name].get(key, loader, fresh_ttl=ttl)
+        return store.get(key, loader, fresh_ttl=ttl)
     except SymbolNotFound as exc:
         layer.caches["not_found"].put(sym, str(exc))
+        raise
+    except Unavailable as exc:
+        if layer.settings.negative_outage:
+            layer.caches["unavailable"].put((name, key), str(exc))
         raise
 
 
@@ -215,6 +258,106 @@ def _as_date(value) -> dt.date:
         raise NoExpiry(f"'{value}' is not an expiry date (YYYY-MM-DD).") from None
 
 
+# --- outage memory and answer checks ---------------------------------------------------------------
+
+def _breaker(layer: _Layer, fn: Callable) -> breaker.CircuitBreaker:
+    """The breaker of the source ``fn`` belongs to: FINRA's file, or the layer's provider."""
+    name = "finra" if getattr(fn, "__module__", "") == finra.__name__ else layer.provider.name
+    gate = layer.breakers.get(name)
+    if gate is None:
+        with _layer_lock:
+            gate = layer.breakers.setdefault(name, breaker.CircuitBreaker(
+                name, failures=layer.settings.breaker_failures,
+                open_s=layer.settings.breaker_open_s))
+    return gate
+
+
+def outage() -> dict | None:
+    """The source's outage when its breaker is open: ``{"source", "down_since" (ET datetime),
+    "state"}``; None while it answers."""
+    layer = _get()
+    for gate in list(layer.breakers.values()):
+        if gate.is_open and gate.name != "finra":
+            return {"source": gate.name, "down_since": gate.down_since, "state": gate.state}
+    return None
+
+
+def breaker_stats() -> list[dict]:
+    return [g.stats() for g in list(_get().breakers.values())]
+
+
+def _unusable(what: str) -> Unavailable:
+    log.error("provider answer refused: %s", what)
+    return Unavailable(f"The data source sent an unusable answer ({what}).")
+
+
+def _finite_positive(value) -> bool:
+    try:
+        return math.isfinite(float(value)) and float(value) > 0
+    except (TypeError, ValueError):
+        return False
+
+
+def _checked_quote(q) -> Quote:
+    """A provider's quote, refused (Unavailable) unless it is a Quote with a finite price > 0."""
+    if not isinstance(q, Quote) or not _finite_positive(q.price):
+        raise _unusable(f"quote price {getattr(q, 'price', q)!r}")
+    return q
+
+
+def _checked_chain(c) -> Chain:
+    """A provider's chain, refused (Unavailable) unless it is a Chain with a finite spot > 0
+    and every raw column of the canonical schema."""
+    if not isinstance(c, Chain) or not isinstance(c.frame, pd.DataFrame):
+        raise _unusable(f"a {type(c).__name__} instead of a chain")
+    if not _finite_positive(c.spot):
+        raise _unusable(f"{c.symbol} spot {c.spot!r}")
+    missing = [col for col in RAW_COLUMNS if col not in c.frame.columns]
+    if missing:
+        raise _unusable(f"{c.symbol} chain without {', '.join(missing[:3])}")
+    return c
+
+
+def _checked_expiries(listed) -> tuple:
+    """A provider's expiry list as a tuple of dates, refused (Unavailable) otherwise."""
+    try:
+        out = tuple(listed)
+    except TypeError:
+        raise _unusable(f"expiries {listed!r}") from None
+    if not all(isinstance(e, dt.date) for e in out):
+        raise _unusable("an expiry that is not a date")
+    return out
+
+
+_PAGE_POOL = cf.ThreadPoolExecutor(max_workers=8, thread_name_prefix="fetch-page")
+
+
+def many(fn: Callable[[Any], Any], items: Iterable, *, deadline: float | None = None
+         ) -> dict[Any, Any]:
+    """``{item: fn(item) or the DataError it raised}`` for several items (a page's symbols)
+    fetched in parallel, all under ONE deadline (default ``page_deadline`` seconds): an item
+    not done by then maps to Unavailable, so a page with four symbols waits at most one
+    deadline, not four timeouts. An unexpected exception is logged and maps to Unavailable.
+    ``fn`` must fetch through this module (shared, cached, rate-limited)."""
+    items = list(dict.fromkeys(items))
+    wait = _get().settings.page_deadline if deadline is None else deadline
+    futures = {item: _PAGE_POOL.submit(fn, item) for item in items}
+    done, _ = cf.wait(futures.values(), timeout=wait)
+    out: dict[Any, Any] = {}
+    for item, fut in futures.items():
+        if fut not in done:
+            out[item] = Unavailable(f"No answer within {wait:g} s; try again shortly.")
+            continue
+        try:
+            out[item] = fut.result()
+        except DataError as exc:
+            out[item] = exc
+        except Exception:  # noqa: BLE001 - one section's bug must not sink the page
+            log.exception("fetch.many: %r failed", item)
+            out[item] = Unavailable("This part could not be loaded (logged for the operator).")
+    return out
+
+
 # --- quotes ------------------------------------------------------------------------------------
 
 def quote(symbol: str) -> Quote:
@@ -222,7 +365,7 @@ def quote(symbol: str) -> Quote:
     layer = _get()
     sym = _guard(layer, symbol)
     served = _serve(layer, "quote", sym, sym,
-                    lambda: _upstream(layer, layer.provider.quote, sym))
+                    lambda: _checked_quote(_upstream(layer, layer.provider.quote, sym)))
     return dataclasses.replace(served.value, stale=True) if served.stale else served.value
 
 
@@ -265,7 +408,8 @@ def expirations(symbol: str) -> list[dt.date]:
     """Listed expiries still trading at ``clock.now()``, ascending."""
     layer = _get()
     sym = _guard(layer, symbol)
-    served = _serve(layer, "expirations", sym, sym, lambda: _load_listing(layer, sym))
+    served = _serve(layer, "expirations", sym, sym,
+                    lambda: _checked_expiries(_load_listing(layer, sym)))
     now = clock.now()
     today = now.date()
     return [e for e in served.value if e > today or (e == today and clock.expiry_close(e) > now)]
@@ -322,8 +466,8 @@ def _full_chain(layer: _Layer, sym: str, expiry: dt.date) -> cache.Served:
         _require_listed(sym, expiry)
     rate = layer.settings.risk_free
     return _serve(layer, "chain", key, sym,
-                  lambda: record_premium(
-                      with_greeks(_upstream(layer, layer.provider.chain, sym, expiry), rate)),
+                  lambda: record_premium(with_greeks(_checked_chain(
+                      _upstream(layer, layer.provider.chain, sym, expiry)), rate)),
                   ttl=_chain_ttl(layer, expiry))
 
 
@@ -390,7 +534,8 @@ def short_volume(symbol: str) -> dict | None:
     simulated = getattr(layer.provider, "short_volume", None)
     try:
         if simulated is not None:
-            return store.get(("simulated", sym, day), lambda: simulated(sym, day)).value
+            return store.get(("simulated", sym, day),
+                             lambda: _upstream(layer, simulated, sym, day)).value
         timeout = layer.settings.upstream_timeout
         table = store.get(("finra", day),
                           lambda: finra.parse(_upstream(layer, finra.download, day, timeout))).value
@@ -429,6 +574,7 @@ def derived(name: str, fn: Callable[..., Any], *sources: Any, **params: Any) -> 
 # --- shared scans ------------------------------------------------------------------------------
 
 MAX_SCANS = 8  # distinct scans running at once, process-wide
+MAX_QUEUED_SCANS = 64  # scans waiting for a slot; past it a new scan is refused (RateLimited)
 EMPTY_SCAN_TTL = 10.0  # seconds a scan with no result at all (source down) is served as is
 
 
@@ -450,6 +596,7 @@ class ScanJob:
         self.skipped: dict[str, str] = {}
         self.started_at = clock.now()
         self.finished_at: dt.datetime | None = None
+        self.queued = False  # waiting for a scan slot (see scan_queue_position)
         self._done = threading.Event()
 
     @property
@@ -524,7 +671,7 @@ def scan(name: str, fn: Callable[[str], Any], symbol_list: Iterable[str], *,
     store = layer.caches["scan"]
     timeout = task_timeout or 2 * layer.settings.upstream_timeout
     with cache.LOCK:
-        running = layer.running.get(key)
+        running = layer.running.get(key) or layer.queued.get(key, (None,))[0]
         served = store.lookup(key)
         last = served.value if served is not None and served.value.results else None
         if running is not None:  # join it, or keep showing the last result while it refreshes
@@ -535,12 +682,7 @@ def scan(name: str, fn: Callable[[str], Any], symbol_list: Iterable[str], *,
         if served is not None and served.age < fresh_for:
             store.hits += 1
             return served.value
-        if len(layer.running) >= MAX_SCANS:
-            if last is not None:
-                return last
-            raise RateLimited("Too many scans are running right now; try again in a moment.")
         job = ScanJob(name, good, timeout)
-        layer.running[key] = job
         store.misses += 1
         store.upstream_calls += 1
 
@@ -548,11 +690,93 @@ def scan(name: str, fn: Callable[[str], Any], symbol_list: Iterable[str], *,
         with cache.LOCK:
             store.put(key, finished)
             layer.running.pop(key, None)
+        start_queued_scans()
 
     task = (lambda sym: fn(sym, **params)) if params else fn
-    threading.Thread(target=job._run, args=(layer.scan_pool, task, on_done),
-                     name=f"scan-{name}", daemon=True).start()
+    with cache.LOCK:
+        if len(layer.running) >= _scan_slots() or layer.queued:
+            # no free slot (or memory pressure): wait in line, visibly (scan_queue_position)
+            if len(layer.queued) >= MAX_QUEUED_SCANS:
+                if last is not None:
+                    return last
+                raise RateLimited("Too many scans are waiting right now; try again in a "
+                                  "minute.")
+            job.queued = True
+            layer.queued[key] = (job, task, on_done)
+        else:
+            layer.running[key] = job
+    if not job.queued:
+        _start_scan(layer, job, task, on_done)
+    start_queued_scans()
     return last or job
+
+
+def _start_scan(layer: _Layer, job: ScanJob, task: Callable, on_done: Callable) -> None:
+    threading.Thread(target=job._run, args=(layer.scan_pool, task, on_done),
+                     name=f"scan-{job.name}", daemon=True).start()
+
+
+def _scan_slots() -> int:
+    """Scans that may run at once: MAX_SCANS, or ONE under memory pressure (the governor's
+    shed level), so new scans wait in the queue but the queue still moves."""
+    from core import governor
+
+    return 1 if governor.hold_scans() else MAX_SCANS
+
+
+def start_queued_scans() -> int:
+    """Start waiting scans, oldest first, while slots are free and memory allows (called when a
+    scan finishes and by the memory governor). Returns how many started."""
+    layer = _get()
+    started = []
+    with cache.LOCK:
+        while layer.queued and len(layer.running) < _scan_slots():
+            key = next(iter(layer.queued))
+            job, task, on_done = layer.queued.pop(key)
+            job.queued = False
+            job.started_at = clock.now()
+            layer.running[key] = job
+            started.append((job, task, on_done))
+    for job, task, on_done in started:
+        _start_scan(layer, job, task, on_done)
+    return len(started)
+
+
+def scan_queue_position(job: ScanJob) -> int | None:
+    """1 for the next scan to start, 2 behind it, ...; None when ``job`` is not waiting."""
+    if not job.queued:
+        return None
+    with cache.LOCK:
+        for i, (queued, _, _) in enumerate(_get().queued.values(), start=1):
+            if queued is job:
+                return i
+    return None
+
+
+def scan_known(name: str, symbol_list: Iterable[str], **params: Any) -> bool:
+    """True when :func:`scan` with these arguments would join or serve an existing scan (costs
+    nothing upstream): running, waiting, or cached and fresh. Used for per-session budgets."""
+    layer = _get()
+    good, _ = symbols.validate_many(symbol_list, cap=layer.settings.max_watchlist)
+    key = (name, tuple(good), tuple(sorted(params.items())))
+    with cache.LOCK:
+        if key in layer.running or key in layer.queued:
+            return True
+        served = layer.caches["scan"].lookup(key)
+        return served is not None and served.age < layer.caches["scan"].fresh_ttl
+
+
+def known(symbol: str) -> bool:
+    """True when ``symbol`` costs no new upstream lookup: in the universe, or already cached
+    (a quote or an expiry list). Invalid symbols are not known."""
+    try:
+        sym = symbols.validate(symbol)
+    except DataError:
+        return False
+    if symbols.listing(sym) is not None:
+        return True
+    layer = _get()
+    return any(layer.caches[c].lookup(sym) is not None for c in ("quote", "expirations"))
 
 
 # --- levels every page shows -------------------------------------------------------------------

@@ -223,7 +223,7 @@ with layout.page("command") as page:
     with st.expander("How the score works", icon=":material/help:"):
         st.markdown(SCORE_HELP)
 
-    job = fetch.scan("command", TASK, targets)
+    job = widgets.scan("command", TASK, targets)
     done = widgets.scan_progress(job, what)
     rows = [r for _, r in job.ordered_results()]
     fresh = scans.oldest(rows)

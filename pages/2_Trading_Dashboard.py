@@ -167,6 +167,10 @@ with layout.page("trading") as page:
 
     @st.fragment(run_every=every)
     def symbol_section() -> None:
+        with layout.section("symbol"):
+            symbol_body()
+
+    def symbol_body() -> None:
         period, interval, intraday = TIMEFRAMES[tf]
         try:
             q = fetch.quote(sym)
@@ -233,10 +237,14 @@ with layout.page("trading") as page:
 
     @st.fragment(run_every=every)
     def watchlist_section() -> None:
+        with layout.section("watchlist"):
+            watchlist_body()
+
+    def watchlist_body() -> None:
         wl = session.watchlist()
         st.markdown(f"##### Watchlist · {len(wl)} symbols")
         try:
-            job = fetch.scan("trading.watchlist", WATCH_TASK, wl)
+            job = widgets.scan("trading.watchlist", WATCH_TASK, wl)
         except DataError as exc:
             layout.show_error(exc)
             return

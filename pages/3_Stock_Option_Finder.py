@@ -260,9 +260,8 @@ def compare_section() -> None:
     group = c[0].selectbox("Group", tuple(GROUPS), format_func=GROUPS.get,
                            key=page.key("group"))
     if group == "custom":
-        text = c[1].text_input("Symbols", "AAPL MSFT NVDA", key=page.key("custom"),
-                               help=f"Separated by spaces or commas, at most {cap}.")
-        wanted = text.replace(",", " ").split()
+        wanted = widgets.symbol_list_input("Symbols", "AAPL MSFT NVDA", key=page.key("custom"),
+                                           cap=cap, where=c[1])
     else:
         wanted = {"mag7": symbols.MAG7, "tech": symbols.group("tech"),
                   "value": symbols.group("value"), "index": symbols.INDEXES_0DTE,
@@ -273,13 +272,12 @@ def compare_section() -> None:
                                help="Each symbol uses its listed expiry nearest this many days "
                                     "out, so the rows compare like with like.")
     names, notes = symbols.validate_many(wanted, cap=cap, what="group")
-    for note in notes:
-        st.info(note, icon=":material/playlist_remove:")
+    widgets.show_notes(notes, kind="info", icon=":material/playlist_remove:")
     if not names:
         st.info("No valid symbol in the group.", icon=":material/info:")
         return
     try:
-        job = fetch.scan("finder.compare", _compare_row, names, target_dte=int(target))
+        job = widgets.scan("finder.compare", _compare_row, names, target_dte=int(target))
     except DataError as exc:
         layout.show_error(exc)
         return
@@ -299,7 +297,7 @@ def compare_section() -> None:
 
 def compare_table(job) -> None:
     if not job.done:
-        st.progress(job.progress, text=f"Scanning {job.completed} of {job.total} symbols…")
+        st.progress(job.progress, text=widgets.scan_text(job, f"{job.total} symbols"))
     rows = [row for _, row in job.ordered_results()]
     if rows:
         st.dataframe(walls.comparison_table(rows), hide_index=True, width="stretch",
@@ -355,11 +353,16 @@ def main() -> None:
                          "expiries' full chains ($ per 1% move); dealers long calls (+), short "
                          "puts (−). Positive: hedging damps moves; negative: it amplifies them.")
     st.caption("Expiries loaded: " + ", ".join(widgets.expiry_label(c.expiry) for c in chains))
-    matching_section(chains, spot, f)
-    chain_section(sym, listed, n_str)
-    gamma_section(sym, chains, summary, n_str)
-    vol_section(sym, chains)
-    compare_section()
+    with layout.section("matching"):
+        matching_section(chains, spot, f)
+    with layout.section("chain"):
+        chain_section(sym, listed, n_str)
+    with layout.section("gamma"):
+        gamma_section(sym, chains, summary, n_str)
+    with layout.section("vol"):
+        vol_section(sym, chains)
+    with layout.section("compare"):
+        compare_section()
 
 
 with layout.page("finder") as page:

@@ -143,12 +143,8 @@ def live_section(indexes: tuple[str, ...]) -> None:
     """The part that refreshes: timer, divergence flags, one column per index."""
     status = clock.market_status()
     show_timer(status)
-    loaded: dict[str, dict | DataError] = {}
-    for sym in indexes:
-        try:
-            loaded[sym] = load(sym, status)
-        except DataError as exc:
-            loaded[sym] = exc
+    # in parallel, under one page deadline: a dead source costs one wait, not one per index
+    loaded: dict[str, dict | DataError] = fetch.many(lambda s: load(s, status), indexes)
     good = {s: d for s, d in loaded.items() if isinstance(d, dict) and "kl" in d}
     reasons = {d["choice"].reason for d in loaded.values()
                if isinstance(d, dict) and d["choice"].reason}
@@ -185,10 +181,8 @@ def live_section(indexes: tuple[str, ...]) -> None:
                 st.markdown(f"#### {sym}")
                 layout.show_error(data)
             else:
-                try:
+                with layout.section(sym):
                     show_column(sym, data)
-                except DataError as exc:
-                    layout.show_error(exc)
     st.caption("Volume by strike: contracts traded today, calls green above zero, puts red below. "
                "Lines: " + " · ".join(f"**{charts.LEVELS[k][0]}** ({charts.LEVELS[k][3]}) — "
                                       f"{charts.LEVELS[k][1]}" for k in CHART_LEVELS))

@@ -150,23 +150,30 @@ def index_section(index: str) -> None:
         st.caption("Data notes: " + " · ".join(notes))
 
 
+def _mag7_load(sym: str):
+    """(nearest expiry, quote, key levels) of one Mag 7 card; None without a listed expiry."""
+    listed = fetch.expirations(sym)
+    if not listed:
+        return None
+    return listed[0], fetch.quote(sym), fetch.key_levels(sym, listed[0])
+
+
 def mag7_section(names: tuple[str, ...]) -> None:
     """Compact cards: nearest expiry's OI walls and expected move per Mag 7 name."""
     shown = []
     cols = st.columns(len(names))
+    loaded = fetch.many(_mag7_load, names)  # in parallel, under one page deadline
     for col, sym in zip(cols, names):
         with col.container(border=True):
-            try:
-                expiry = fetch.expirations(sym)[0]
-                quote = fetch.quote(sym)
-                kl = fetch.key_levels(sym, expiry)
-            except (DataError, IndexError) as exc:
+            if isinstance(loaded[sym], DataError):
                 st.markdown(f"**{sym}**")
-                if isinstance(exc, DataError):
-                    layout.show_error(exc)
-                else:
-                    st.caption("No listed expiry.")
+                layout.show_error(loaded[sym])
                 continue
+            if loaded[sym] is None:
+                st.markdown(f"**{sym}**")
+                st.caption("No listed expiry.")
+                continue
+            expiry, quote, kl = loaded[sym]
             shown.append(quote)
             rng = zero_dte.expected_range(kl)
             regime = exposure.gamma_regime(kl.net_gex, kl.spot, kl.zero_gamma)

@@ -201,7 +201,7 @@ with layout.page("whales") as page:
                    f"{s.max_watchlist} (limit {s.max_watchlist}).]")
         names = names[:s.max_watchlist]
     what = f"{group} · {len(names)} symbols × {n_exp} expir{'y' if n_exp == 1 else 'ies'}"
-    job = fetch.scan("whales", TASK, names, expiries=int(n_exp))
+    job = widgets.scan("whales", TASK, names, expiries=int(n_exp))
     done = widgets.scan_progress(job, what)
     results = [r for _, r in job.ordered_results()]
     fresh_pair = scans.oldest(results)

@@ -55,7 +55,7 @@ def test_validate_rejects(text):
 def test_validate_many_dedupes_caps_and_explains():
     good, notes = symbols.validate_many(["aapl", "AAPL", "bad sym", "msft", "nvda"], cap=2)
     assert good == ["AAPL", "MSFT"]
-    assert any("not a valid" in n for n in notes) and any("at most 2" in n and "NVDA" in n for n in notes)
+    assert any("1 entry was not a symbol: 'bad sym'" in n for n in notes) and any("at most 2" in n and "NVDA" in n for n in notes)
 
 
 def test_universe_groups_and_listing():
@@ -66,3 +66,53 @@ def test_universe_groups_and_listing():
     assert 20 <= len(symbols.group("tech")) <= 30 and 25 <= len(symbols.group("value")) <= 30
     assert symbols.listing("SPY").expiries == "daily" and symbols.listing("ZZZZ") is None
     assert symbols.dividend_yield("SPY") > 0 and symbols.dividend_yield("ZZZZ") == 0.0
+
+
+# --- settings checked at startup ---------------------------------------------------------------
+
+@pytest.mark.parametrize("env, needle", [
+    ({"OPTIONS_DASH_CACHE_MB": "0"}, "OPTIONS_DASH_CACHE_MB=0.0: must be between 1"),
+    ({"OPTIONS_DASH_RATE_PER_SEC": "0"}, "OPTIONS_DASH_RATE_PER_SEC=0.0: must be between"),
+    ({"OPTIONS_DASH_MAX_WATCHLIST": "100000"}, "OPTIONS_DASH_MAX_WATCHLIST=100000"),
+    ({"OPTIONS_DASH_WORKERS": "0"}, "OPTIONS_DASH_WORKERS=0"),
+    ({"OPTIONS_DASH_UPSTREAM_TIMEOUT": "nan"}, "finite"),
+    ({"OPTIONS_DASH_TTL_QUOTE": "-5"}, "OPTIONS_DASH_TTL_QUOTE=-5.0"),
+    ({"OPTIONS_DASH_MAX_STRIKES": "300"}, "above OPTIONS_DASH_MAX_STRIKES_HARD"),
+    ({"OPTIONS_DASH_ALLOW_CACHE_CLEAR": "maybe"}, "expected 1/0"),
+    ({"OPTIONS_DASH_MEMORY_LIMIT_MB": "10"}, "OPTIONS_DASH_MEMORY_LIMIT_MB=10.0"),
+])
+def test_each_bad_setting_is_refused_with_one_clear_line(env, needle):
+    with pytest.raises(config.SettingsError) as info:
+        config.from_env(env)
+    assert len(info.value.problems) == 1 and needle in info.value.problems[0]
+
+
+def test_every_bad_value_is_named_at_once_and_a_secret_is_never_echoed():
+    env = {"OPTIONS_DASH_CACHE_MB": "0", "OPTIONS_DASH_RATE_PER_SEC": "0",
+           "OPTIONS_DASH_OPERATOR_TOKEN": "hunter2"}
+    with pytest.raises(config.SettingsError) as info:
+        config.from_env(env)
+    assert len(info.value.problems) == 3
+    assert not any("hunter2" in p for p in info.value.problems)
+
+
+def test_the_startup_check_logs_one_line_per_bad_value_and_exits_non_zero(caplog):
+    assert config.check({}) == 0
+    env = {"OPTIONS_DASH_CACHE_MB": "0", "OPTIONS_DASH_MAX_WATCHLIST": "100000"}
+    assert config.check(env) == 2
+    lines = [r.getMessage() for r in caplog.records if r.name == "core.config"]
+    assert len(lines) == 2 and all(line.startswith("bad setting: OPTIONS_DASH_") for line in lines)
+
+
+def test_the_startup_check_runs_as_a_command():
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPTIONS_DASH_")}
+    bad = subprocess.run([sys.executable, "-m", "core.config"], capture_output=True, text=True,
+                         env=env | {"OPTIONS_DASH_RATE_PER_SEC": "0"}, cwd=config.ROOT)
+    assert bad.returncode == 2 and "OPTIONS_DASH_RATE_PER_SEC" in bad.stderr
+    good = subprocess.run([sys.executable, "-m", "core.config"], capture_output=True, text=True,
+                          env=env, cwd=config.ROOT)
+    assert good.returncode == 0

@@ -20,6 +20,7 @@ Pure helpers (tested without Streamlit): :func:`clock_text`, :func:`format_age`,
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -27,7 +28,7 @@ import logging
 import pandas as pd
 import streamlit as st
 
-from core import cache, clock, config, errors, fetch, memory, shared
+from core import cache, clock, config, errors, fetch, governor, memory, shared, symbols
 from core.schema import QUOTES_DELAYED, Chain, Quote, chain_notes
 from core.ui import charts, session
 
@@ -137,33 +138,54 @@ def clock_text(status: clock.MarketStatus) -> tuple[str, str]:
     return when, line
 
 
-def freshness_text(as_of: dt.datetime, now: dt.datetime, stale: bool = False) -> str:
-    """``as of 14:32:05 ET · 12 s old`` (+ `` · stale — upstream unavailable``)."""
+def freshness_text(as_of: dt.datetime, now: dt.datetime, stale: bool = False,
+                   down_since: dt.datetime | None = None) -> str:
+    """``as of 14:32:05 ET · 12 s old`` (+ `` · stale — upstream unavailable``, or
+    `` · stale — source down since 14:02 ET`` while the source's breaker is open)."""
     local = as_of.astimezone(clock.ET)
     stamp = f"{local:%H:%M:%S}" if local.date() == now.date() else f"{local:%a %d %b %H:%M:%S}"
     text = f"as of {stamp} ET · {format_age((now - as_of).total_seconds())}"
-    return text + (" · stale — upstream unavailable" if stale else "")
+    if not stale:
+        return text
+    return text + (f" · stale — {down_text(down_since)}" if down_since is not None
+                   else " · stale — upstream unavailable")
+
+
+def down_text(down_since: dt.datetime) -> str:
+    """``source down since 14:02 ET``."""
+    return f"source down since {down_since.astimezone(clock.ET):%H:%M} ET"
+
+
+def _down_since() -> dt.datetime | None:
+    try:
+        out = fetch.outage()
+    except Exception:  # noqa: BLE001 - a badge must not take the page down
+        log.exception("outage state unavailable")
+        return None
+    return out and out.get("down_since")
 
 
 def error_view(exc: errors.DataError) -> tuple[str, str]:
-    """(kind, markdown) for a DataError: kind is ``warning``, ``info`` or ``error``."""
+    """(kind, markdown) for a DataError: kind is ``warning``, ``info`` or ``error``. The
+    message is escaped (:func:`core.symbols.md_escape`): it may echo what a user typed."""
+    message = symbols.md_escape(exc.message)
     if isinstance(exc, errors.InvalidSymbol):
-        return "warning", f"**Invalid symbol.** {exc.message}"
+        return "warning", f"**Invalid symbol.** {message}"
     if isinstance(exc, errors.SymbolNotFound):
-        return "warning", (f"**Symbol not found.** {exc.message} Check the ticker; "
+        return "warning", (f"**Symbol not found.** {message} Check the ticker; "
                            "only symbols with listed options can be shown.")
     if isinstance(exc, errors.NoExpiry):
-        text = f"**No such expiry.** {exc.message}"
+        text = f"**No such expiry.** {message}"
         if exc.next_expiry is not None and f"{exc.next_expiry:%d %b}" not in exc.message:
             text += f" Next expiry: {exc.next_expiry:%a %d %b %Y}."
         return "info", text
     if isinstance(exc, errors.RateLimited):
-        return "error", (f"**Data source is rate-limiting.** {exc.message} "
+        return "error", (f"**Data source is rate-limiting.** {message} "
                          "The page will work again in a few seconds.")
     if isinstance(exc, errors.UpstreamError):
-        return "error", (f"**Data source unavailable.** {exc.message} "
+        return "error", (f"**Data source unavailable.** {message} "
                          "No cached copy was available to show instead; try again shortly.")
-    return "error", f"**{exc.title}.** {exc.message}"
+    return "error", f"**{exc.title}.** {message}"
 
 
 def show_error(exc: errors.DataError, where=None) -> None:
@@ -172,6 +194,27 @@ def show_error(exc: errors.DataError, where=None) -> None:
     target = where or st
     getattr(target, kind)(text, icon={"warning": ":material/warning:", "info":
                                       ":material/info:", "error": ":material/error:"}[kind])
+
+
+SECTION_FAILED = ("**This part of the page could not be shown.** The problem was logged for "
+                  "the operator; the rest of the page works.")
+
+
+@contextlib.contextmanager
+def section(name: str, where=None):
+    """An error boundary around one section of a page: a DataError becomes its clear message,
+    any other exception is logged with its traceback and becomes one generic line, and the
+    page goes on with its next section. Streamlit's own control flow (st.stop, st.rerun:
+    BaseExceptions) and the session-state guard (a developer error) pass through."""
+    try:
+        yield
+    except errors.DataError as exc:
+        show_error(exc, where)
+    except session.SessionStateMisuse:
+        raise
+    except Exception:  # noqa: BLE001 - the boundary: one section's failure stays in it
+        log.exception("page section %r failed", name)
+        (where or st).error(SECTION_FAILED, icon=":material/error:")
 
 
 def cache_table(stats: list[dict]) -> pd.DataFrame:
@@ -240,7 +283,7 @@ def _freshness_markdown(sources) -> str:
         return ""
     as_of = min(p[0] for p in pairs)
     stale = any(p[1] for p in pairs)
-    text = freshness_text(as_of, clock.now(), stale)
+    text = freshness_text(as_of, clock.now(), stale, _down_since() if stale else None)
     color = "orange" if stale else "gray"
     badge = f":{color}-badge[:material/schedule: {text}]"
     lags = [src.quotes_lag for src in sources if isinstance(src, Chain)
@@ -279,8 +322,32 @@ def _sidebar(provider: dict, ns: session.PageState) -> None:
         wkey = ns.key("debug.toggle")  # page-scoped widget, seeded from the global flag
         if wkey not in st.session_state:
             st.session_state[wkey] = session.debug_enabled()
+        operator = session.is_operator()
         st.toggle("Memory debug panel", key=wkey, on_change=_debug_toggle_changed, args=(wkey,),
-                  help="Process and cache memory, sessions, upstream calls (also ?debug=memory).")
+                  help="Process and cache memory, sessions, upstream calls (also ?debug=memory)"
+                       if operator else "This tab's own memory footprint (also ?debug=memory).")
+        if not operator and config.settings().operator_token:
+            _operator_sign_in(ns)
+
+
+def _sign_in_submitted(wkey: str) -> None:
+    typed = st.session_state.get(wkey, "")
+    st.session_state[wkey] = ""  # the secret does not stay in the session
+    if not session.sign_in(typed):
+        st.session_state[wkey + ".refused"] = True
+
+
+def _operator_sign_in(ns: session.PageState) -> None:
+    wkey = ns.key("operator.token")
+    with st.expander("Operator", icon=":material/admin_panel_settings:"):
+        if session.sign_in_left() == 0:
+            st.caption("Too many wrong tokens: sign-in is closed for this tab.")
+            return
+        st.text_input("Operator token", key=wkey, type="password", max_chars=256,
+                      on_change=_sign_in_submitted, args=(wkey,),
+                      help="OPTIONS_DASH_OPERATOR_TOKEN: server-wide memory and cache controls.")
+        if st.session_state.pop(wkey + ".refused", False):
+            st.caption(f"Wrong token ({session.sign_in_left()} tries left).")
 
 
 class Page:
@@ -308,6 +375,7 @@ class Page:
         st.set_page_config(page_title=page_title, page_icon=self.icon,
                            layout="wide", initial_sidebar_state="expanded")
         self.state = session.enter_page(self.page_id)
+        governor.ensure_started()  # once per process: memory limit and RSS trend
         notes = session.sync_url()
         try:
             self.provider = fetch.provider_info()
@@ -331,8 +399,8 @@ class Page:
             st.markdown(f"**{when}**  \n:{STATE_COLOR[status.state]}-badge[{line}]")
         with fresh_col:
             self._fresh_slot = st.empty()
-        for note in notes:
-            st.warning(note, icon=":material/warning:")
+        for note in notes:  # at most two: a link's rejects are summed up in one message
+            st.warning(symbols.md_escape(note), icon=":material/warning:")
         return self
 
     def freshness(self, *sources) -> None:
@@ -350,9 +418,16 @@ class Page:
                 return False  # st.stop / rerun / a bug: let Streamlit handle it
             show_error(exc)
             handled = True
+        if not self._sources and self._fresh_slot is not None:
+            down = _down_since()
+            if down is not None:  # nothing cached to show: say since when the source is down
+                self._fresh_slot.markdown(f":red-badge[:material/cloud_off: {down_text(down)}]")
         session.audit()
         if session.debug_enabled():
-            memory_panel()
+            if session.is_operator():
+                memory_panel()
+            else:
+                session_panel()
         return handled
 
 
@@ -376,6 +451,64 @@ def fleet_panel(status: dict | None) -> None:
         st.warning(text, icon=":material/cloud_off:")
     else:
         st.caption(text)
+
+
+def session_panel() -> None:
+    """What a public visitor may see: this tab's own footprint (server-wide numbers are the
+    operator's: they would be live feedback for an attacker)."""
+    st.divider()
+    with st.container(border=True, key="od-session-panel"):
+        st.markdown("#### :material/memory: This tab's memory")
+        st.metric("This session's state", f"{session.state_bytes() / 1024:,.1f} KB",
+                  help=f"st.session_state of this tab (budget "
+                       f"{session.STATE_BUDGET_BYTES // 1024} KB; small values only).")
+        st.caption("Server-wide memory, caches and upstream numbers are shown to the operator "
+                   "only.")
+
+
+def memory_limit_text(gov: dict) -> tuple[str, str | None]:
+    """(headline, warning or None) of the governor's state: ``RSS 312 MB of 400 MB (78 %)``
+    and, at 75 % / 85 %, what the server does about it."""
+    if not gov.get("limit"):
+        return "no memory limit set (OPTIONS_DASH_MEMORY_LIMIT_MB)", None
+    share = 100 * gov["rss"] / gov["limit"]
+    head = f"RSS {gov['rss'] / MB:,.0f} MB of {gov['limit'] / MB:,.0f} MB ({share:.0f} %)"
+    if gov["level"] == "shed":
+        shrunk = gov.get("shrunk_to")
+        return head, ("Above 85 % of the memory limit: the cache budget is shrunk"
+                      + (f" to {shrunk / MB:,.0f} MB" if shrunk else "")
+                      + " and new scans wait in the queue.")
+    if gov["level"] == "warn":
+        return head, "Above 75 % of the memory limit."
+    return head, None
+
+
+def trend_text(gov: dict) -> tuple[str, bool]:
+    """(``+0.12 MB/min over 30 min``, growing?) from the governor's RSS history."""
+    slope = gov.get("slope_mb_min")
+    if slope is None:
+        return "not enough samples yet", False
+    return f"{slope:+.2f} MB/min over {gov['trend_span_s'] / 60:.0f} min", bool(gov["growing"])
+
+
+def memory_limit_row(gov: dict, budget: dict) -> None:
+    head, warning = memory_limit_text(gov)
+    trend, growing = trend_text(gov)
+    c = st.columns(3)
+    c[0].metric("Memory limit", head.split(" (")[0] if gov.get("limit") else "off",
+                help=head + ". Warn at 75 %; at 85 % the cache budget shrinks and new scans "
+                            "wait.")
+    c[1].metric("Python heap", f"{gov['heap_blocks']:,} blocks",
+                help="sys.getallocatedblocks(): memory blocks Python's allocator holds, next "
+                     f"to RSS and the caches' {budget['bytes'] / MB:,.1f} MB.")
+    c[2].metric("RSS trend", trend,
+                help="Least-squares slope of RSS over the last 30 min (one sample per 30 s).")
+    if warning:
+        st.warning(warning, icon=":material/memory:")
+    if growing:
+        st.warning(f"RSS is growing: {trend} (threshold {governor.GROWING_MB_PER_MIN} MB/min).",
+                   icon=":material/trending_up:")
+
 
 def memory_panel() -> None:
     """Process RSS and its trend, system memory, caches, budget, sessions, provider."""
@@ -410,18 +543,23 @@ def memory_panel() -> None:
                     delta=f"{snap['errors']} errors" if snap["errors"] else None,
                     delta_color="inverse",
                     help="Calls that reached the data source (all caches), and errors.")
+        memory_limit_row(governor.status(), budget)
         provider = snap["provider"]
         lim = snap["limiter"]
         st.caption(f"Provider: **{provider['name']}** ({provider['reason']}) · rate limit "
                    f"{lim['rate_per_sec']:g}/s, waited {lim['waited_s']} s, rejected "
-                   f"{lim['rejected']}, back-off level {lim['backoff_level']}")
+                   f"{lim['rejected']}, back-off level {lim['backoff_level']}"
+                   + "".join(f" · breaker {b['name']}: {b['state']} ({b['opens']} opens, "
+                             f"{b['fast_failures']} calls refused fast)"
+                             for b in fetch.breaker_stats()))
         fleet_panel(snap.get("fleet"))
         st.dataframe(cache_table(snap["caches"]), hide_index=True, width="stretch",
                      column_config={"hit rate": st.column_config.NumberColumn(format="%.1f%%"),
                                     "MB": st.column_config.NumberColumn(format="%.2f")})
-        if config.settings().allow_cache_clear:
+        if config.settings().allow_cache_clear and session.is_operator():
             if st.button("Clear all caches", key="od-clear-caches", type="secondary",
                          help="Operator action (OPTIONS_DASH_ALLOW_CACHE_CLEAR=1): every "
                               "session refetches."):
-                cache.clear_all()
-                st.toast("Caches cleared.")
+                if session.is_operator():  # checked again when the click arrives
+                    cache.clear_all()
+                    st.toast("Caches cleared.")

@@ -22,6 +22,8 @@ mapping (default ``st.query_params``), so the rules are unit-tested with plain d
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import logging
 from collections.abc import Iterable, Iterator, MutableMapping
 from typing import Any
@@ -29,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core import config, symbols
+from core import clock, config, symbols
 from core.cache import sizeof
 from core.schema import Chain
 
@@ -39,8 +41,12 @@ PAGE_KEY = "g.page"
 WATCHLIST_KEY = "g.watchlist"
 SYMBOL_KEY = "g.symbol"
 DEBUG_KEY = "g.debug"
+OPERATOR_KEY = "g.operator"
+SIGN_IN_TRIES_KEY = "g.operator_tries"
+MAX_SIGN_IN_TRIES = 5  # wrong operator tokens one session may type before sign-in is refused
 PAGE_PREFIX = "p."
 
+MAX_PARAM_CHARS = symbols.MAX_LIST_CHARS  # a query parameter is cut to this before parsing
 WATCHLIST_PARAM = "wl"
 DEBUG_PARAM = "debug"
 DEBUG_VALUE = "memory"
@@ -229,12 +235,35 @@ def parse_watchlist(text: str | Iterable[str], cap: int | None = None
     capped at ``cap`` (default ``max_watchlist``). Returns ``(symbols, notes)``: a note per
     rejected entry and one when the cap dropped symbols."""
     cap = config.settings().max_watchlist if cap is None else cap
+    cut = False
     if isinstance(text, str):
-        parts = [p for p in text.replace(",", " ").replace(";", " ").split() if p]
+        parts, cut = symbols.split_list(text)
     else:
         parts = [p for p in text if str(p).strip()]
     good, notes = symbols.validate_many(parts, cap=cap, what="watchlist")
+    if cut:
+        notes.insert(0, f"Only the first {symbols.MAX_LIST_CHARS:,} characters of the list "
+                        "were read.")
     return tuple(good), notes
+
+
+def list_chars(cap: int | None = None) -> int:
+    """``max_chars`` of a text box holding a symbol list of ``cap`` (default ``max_watchlist``)
+    entries: room for each symbol and a separator, never more than MAX_LIST_CHARS."""
+    cap = config.settings().max_watchlist if cap is None else cap
+    return min(symbols.MAX_LIST_CHARS, cap * (symbols.MAX_SYMBOL_LEN + 2))
+
+
+def bound_text(key: str, limit: int, state: MutableMapping | None = None) -> bool:
+    """Cut the text widget value ``state[key]`` to ``limit`` characters before its widget is
+    drawn (the browser enforces ``max_chars``; a crafted client need not). True when cut, so
+    user input never trips the session-state guard."""
+    state = _state(state)
+    value = state.get(key)
+    if isinstance(value, str) and len(value) > limit:
+        state[key] = value[:limit]
+        return True
+    return False
 
 
 def watchlist_to_param(items: Iterable[str]) -> str:
@@ -298,6 +327,16 @@ def _write_debug_param(on: bool, query: MutableMapping) -> None:
 
 # --- URL <-> session, once per run ---------------------------------------------------------------
 
+def param(query: MutableMapping, name: str) -> str | None:
+    """A query parameter as text, cut to :data:`MAX_PARAM_CHARS` (+1, so a parser can tell it
+    was longer) before anything parses it: a link cannot make a page do unbounded work."""
+    raw = query.get(name)
+    if raw is None:
+        return None
+    text = raw if isinstance(raw, str) else str(raw)
+    return text[:MAX_PARAM_CHARS + 1]
+
+
 def sync_url(state: MutableMapping | None = None, query: MutableMapping | None = None
              ) -> list[str]:
     """Reconcile the session's globals with the URL. Called by the page header every run.
@@ -309,22 +348,145 @@ def sync_url(state: MutableMapping | None = None, query: MutableMapping | None =
     state, query = _state(state), _query(query)
     notes: list[str] = []
     if WATCHLIST_KEY not in state:
-        raw = query.get(WATCHLIST_PARAM)
+        raw = param(query, WATCHLIST_PARAM)
         items = default_watchlist()
         if raw:
-            parsed, notes = parse_watchlist(str(raw))
+            parsed, notes = parse_watchlist(raw)
             if parsed:
                 items = parsed
             else:
                 notes.append("The watchlist in the link had no valid symbol; using the default.")
         put(WATCHLIST_KEY, items, state)
     if DEBUG_KEY not in state:
-        put(DEBUG_KEY, query.get(DEBUG_PARAM) == DEBUG_VALUE, state)
+        put(DEBUG_KEY, param(query, DEBUG_PARAM) == DEBUG_VALUE, state)
     if SYMBOL_KEY not in state:
         put(SYMBOL_KEY, DEFAULT_SYMBOL, state)
     _write_watchlist_param(watchlist(state), query)
     _write_debug_param(debug_enabled(state), query)
     return notes
+
+
+# --- per-session fairness ----------------------------------------------------------------------
+
+BUDGET_PREFIX = "g.budget."
+SEEN_KEY = "g.seen"      # symbols this session opened recently (most recent last)
+SEEN_MAX = 64
+BUDGETS = {  # kind -> (settings field: allowance per minute, what the message calls it)
+    "symbols": ("session_symbols", "new symbols"),
+    "scans": ("session_scans", "new scans"),
+    "unknown": ("session_unknown", "lookups of symbols the server does not know yet"),
+}
+
+
+def _allowance(kind: str, settings: config.Settings | None = None) -> float:
+    return float(getattr(settings or config.settings(), BUDGETS[kind][0]))
+
+
+def budget_left(kind: str, state: MutableMapping | None = None, *,
+                settings: config.Settings | None = None) -> tuple[float, float]:
+    """(tokens left, seconds until the next one) of this session's ``kind`` budget: a token
+    bucket holding one minute's allowance, refilled continuously (clock.timer)."""
+    per_min = _allowance(kind, settings)
+    tokens, at = _state(state).get(BUDGET_PREFIX + kind, (per_min, clock.timer()))
+    now = clock.timer()
+    tokens = min(per_min, tokens + max(0.0, now - at) * per_min / 60.0)
+    wait = 0.0 if tokens >= 1 else (1 - tokens) * 60.0 / per_min
+    return tokens, wait
+
+
+def spend(kind: str, state: MutableMapping | None = None, *,
+          settings: config.Settings | None = None) -> str | None:
+    """Take one token of this session's ``kind`` budget. None when granted; else the message
+    to show ("You opened 30 new symbols in the last minute; ...")."""
+    state = _state(state)
+    tokens, wait = budget_left(kind, state, settings=settings)
+    if tokens < 1:
+        per_min = _allowance(kind, settings)
+        return (f"This tab used its {per_min:.0f} {BUDGETS[kind][1]} per minute; the next one "
+                f"is possible in {max(wait, 1):.0f} s. Shared data stays available meanwhile.")
+    put(BUDGET_PREFIX + kind, (tokens - 1, clock.timer()), state)
+    return None
+
+
+def admit_symbol(sym: str, known: bool, state: MutableMapping | None = None, *,
+                 settings: config.Settings | None = None) -> str | None:
+    """May this session open ``sym``? A symbol it opened recently is free; a new one spends
+    the ``symbols`` budget, and one the server does not know yet (``known`` False: not in the
+    universe, nothing cached) also the smaller ``unknown`` budget. None = yes; else why not."""
+    state = _state(state)
+    seen = tuple(state.get(SEEN_KEY, ()))
+    if sym in seen:
+        return None
+    if not known:
+        refused = spend("unknown", state, settings=settings)
+        if refused:
+            return refused
+    refused = spend("symbols", state, settings=settings)
+    if refused:
+        return refused
+    put(SEEN_KEY, (seen + (sym,))[-SEEN_MAX:], state)
+    return None
+
+
+# --- operators ---------------------------------------------------------------------------------
+
+def server_address() -> str | None:
+    """The address the Streamlit server listens on (``server.address``; None = every
+    interface), or None outside a server."""
+    try:
+        from streamlit import config as st_config
+
+        return st_config.get_option("server.address") or None
+    except Exception:  # noqa: BLE001 - unknown means "not loopback"
+        return None
+
+
+def on_loopback(address: str | None) -> bool:
+    """True when ``address`` accepts local connections only (127.0.0.0/8, ::1, localhost).
+    An unset address listens on every interface: not loopback."""
+    if not address:
+        return False
+    if address.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def is_operator(state: MutableMapping | None = None, *, address: str | None = None,
+                settings: config.Settings | None = None) -> bool:
+    """May this session see the server-wide memory panel and clear caches? Yes when it signed
+    in with ``OPTIONS_DASH_OPERATOR_TOKEN``, or when the server listens on loopback only (every
+    visitor is local: ``make run``) and ``OPTIONS_DASH_OPERATOR_LOOPBACK`` is on."""
+    s = settings or config.settings()
+    if _state(state).get(OPERATOR_KEY) is True:
+        return True
+    return s.operator_loopback and on_loopback(address if address is not None
+                                               else server_address())
+
+
+def sign_in(typed: str, state: MutableMapping | None = None, *,
+            settings: config.Settings | None = None) -> bool:
+    """Compare ``typed`` with the operator token in constant time (``hmac.compare_digest``);
+    True (and the session is an operator) on a match. No token set, or more than
+    MAX_SIGN_IN_TRIES wrong tries in this session: always False."""
+    s = settings or config.settings()
+    state = _state(state)
+    tries = int(state.get(SIGN_IN_TRIES_KEY, 0))
+    if not s.operator_token or tries >= MAX_SIGN_IN_TRIES or not isinstance(typed, str):
+        return False
+    ok = hmac.compare_digest(typed.encode("utf-8"), s.operator_token.encode("utf-8"))
+    if ok:
+        put(OPERATOR_KEY, True, state)
+    else:
+        put(SIGN_IN_TRIES_KEY, tries + 1, state)
+        log.warning("operator sign-in refused (try %d of %d)", tries + 1, MAX_SIGN_IN_TRIES)
+    return ok
+
+
+def sign_in_left(state: MutableMapping | None = None) -> int:
+    return max(0, MAX_SIGN_IN_TRIES - int(_state(state).get(SIGN_IN_TRIES_KEY, 0)))
 
 
 # --- server-wide numbers -----------------------------------------------------------------------

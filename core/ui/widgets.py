@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import streamlit as st
 
 from core import clock, fetch, symbols
-from core.errors import InvalidSymbol
+from core.errors import InvalidSymbol, RateLimited
 from core.ui import session
 
 QUICK_SYMBOLS = ("SPY", "QQQ", "IWM", "^SPX", "NVDA", "TSLA", "AAPL", "META")
@@ -86,17 +86,22 @@ def symbol_picker(*, label: str = "Symbol", quick: Sequence[str] = QUICK_SYMBOLS
         session.put(canonical, symbols.validate(default or session.DEFAULT_SYMBOL))
     if widget not in state:
         state[widget] = state[canonical]
+    session.bound_text(widget, symbols.MAX_SYMBOL_LEN)
     cols = st.columns([2, 8], vertical_alignment="bottom")
     typed = cols[0].text_input(
         label, key=widget, max_chars=symbols.MAX_SYMBOL_LEN,
         help=help or "A ticker (AAPL, SPY) or an index (^SPX, SPX, ^NDX). Press Enter.")
-    problem = None
+    problem = refused = None
     try:
         chosen = symbols.validate(typed)
     except InvalidSymbol as exc:
         problem, chosen = exc, state[canonical]
     if chosen != state[canonical]:
-        session.put(canonical, chosen)
+        refused = session.admit_symbol(chosen, fetch.known(chosen))
+        if refused:  # this tab's budget is spent: keep the symbol it had
+            chosen = state[canonical]
+        else:
+            session.put(canonical, chosen)
     if quick:
         with cols[1].container(horizontal=True, gap="small"):
             for sym in quick:
@@ -104,8 +109,11 @@ def symbol_picker(*, label: str = "Symbol", quick: Sequence[str] = QUICK_SYMBOLS
                           on_click=_pick, args=(sym, canonical, widget),
                           type="primary" if sym == chosen else "secondary")
     if problem is not None:
-        st.warning(f"**Invalid symbol.** {problem.message} Still showing {chosen}.",
-                   icon=":material/warning:")
+        st.warning(f"**Invalid symbol.** {symbols.md_escape(problem.message)} Still showing "
+                   f"{symbols.md_escape(chosen)}.", icon=":material/warning:")
+    if refused:
+        st.warning(f"**Slow down.** {symbols.md_escape(refused)} Still showing "
+                   f"{symbols.md_escape(chosen)}.", icon=":material/hourglass_top:")
     return chosen
 
 
@@ -163,8 +171,11 @@ def watchlist_editor(*, label: str = "Watchlist") -> tuple[str, ...]:
     text_key, notes_key = ns.key("watchlist.text"), ns.key("watchlist.notes")
     if text_key not in st.session_state:
         st.session_state[text_key] = " ".join(current)
+    limit = session.list_chars(cap)
+    session.bound_text(text_key, limit)
     with st.form(ns.key("watchlist.form"), border=False):
         st.text_area(f"{label} ({len(current)}/{cap} symbols)", key=text_key, height=90,
+                     max_chars=limit,
                      help=f"Symbols separated by spaces or commas, at most {cap}. Invalid "
                           "entries are rejected with a reason.")
         cols = st.columns([1, 1, 3])
@@ -172,23 +183,62 @@ def watchlist_editor(*, label: str = "Watchlist") -> tuple[str, ...]:
                                    args=(text_key, notes_key), type="primary")
         cols[1].form_submit_button("Reset to default", on_click=_reset_watchlist,
                                    args=(text_key, notes_key))
-    for note in st.session_state.pop(notes_key, ()):
-        st.warning(note, icon=":material/playlist_remove:")
+    show_notes(st.session_state.pop(notes_key, ()), icon=":material/playlist_remove:")
     return session.watchlist()
+
+
+def show_notes(notes, *, kind: str = "warning", icon: str = ":material/warning:") -> None:
+    """One box per note (callers pass one or two: rejects are summed up in one message), the
+    text escaped (:func:`core.symbols.md_escape`): echoed input is never markdown or HTML."""
+    for note in notes:
+        getattr(st, kind)(symbols.md_escape(note), icon=icon)
+
+
+def symbol_list_input(label: str, default: str, *, key: str, cap: int, where=None,
+                      help: str | None = None) -> list[str]:
+    """A one-line text box for a symbol list (``max_chars`` fits ``cap`` symbols), split into
+    entries (not validated: the caller validates and reports rejects in one message)."""
+    limit = session.list_chars(cap)
+    session.bound_text(key, limit)
+    text = (where or st).text_input(label, default, key=key, max_chars=limit,
+                                    help=help or f"Separated by spaces or commas, at most {cap}.")
+    return symbols.split_list(text, limit)[0]
 
 
 SCAN_WAIT_S = 90.0  # longest one script run watches a shared scan before showing partial results
 
 
+def scan(name: str, fn, symbol_list, **params):
+    """:func:`core.fetch.scan` for this tab: joining or reading a scan someone already runs is
+    free; starting a new one spends the tab's ``scans`` budget (a clear RateLimited message
+    when it is spent; the page shell shows it)."""
+    if not fetch.scan_known(name, symbol_list, **params):
+        refused = session.spend("scans")
+        if refused:
+            raise RateLimited(refused)
+    return fetch.scan(name, fn, symbol_list, **params)
+
+
+def scan_text(job, what: str) -> str:
+    """The progress line: the queue position while the scan waits for a slot, then counts."""
+    position = fetch.scan_queue_position(job)
+    if position is not None:
+        return (f"Waiting for a scan slot: number {position} in the queue (scans run a few at "
+                f"a time to keep the data source polite)…")
+    return f"Scanning {what}: {job.completed}/{job.total} symbols"
+
+
 def scan_progress(job, what: str, *, wait_s: float = SCAN_WAIT_S) -> bool:
     """Watch a shared :class:`core.fetch.ScanJob` with a progress bar until it is done (at most
-    ``wait_s``); True when done. Every session asking for the same scan watches the same job."""
+    ``wait_s``); True when done. Every session asking for the same scan watches the same job;
+    a scan waiting for a slot shows its place in the queue."""
     if job.done:
         return True
-    bar = st.progress(job.progress, text=f"Scanning {what}…")
+    first = scan_text(job, what) if job.queued else f"Scanning {what}…"
+    bar = st.progress(job.progress, text=first)
     deadline = time.monotonic() + wait_s
     while not job.done and time.monotonic() < deadline:
         job.wait(0.2)
-        bar.progress(job.progress, text=f"Scanning {what}: {job.completed}/{job.total} symbols")
+        bar.progress(job.progress, text=scan_text(job, what))
     bar.empty()
     return job.done

@@ -69,10 +69,13 @@ def _wait_healthy(base: str, proc: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def running_server(now: str = PINNED_NOW, *, log_path: pathlib.Path = SERVER_LOG, **env_extra):
+def running_server(now: str = PINNED_NOW, *, log_path: pathlib.Path = SERVER_LOG,
+                   entry: list[str] | None = None, **env_extra):
     """``streamlit run Home.py`` on a free loopback port with the simulated market, the clock
     starting at ``now`` and ``OPTIONS_DASH_*`` overrides given as keyword arguments (e.g.
-    ``OPTIONS_DASH_TTL_CHAIN_NEAR="5"``); yields the base URL, stops the server after."""
+    ``OPTIONS_DASH_TTL_CHAIN_NEAR="5"``); yields the base URL, stops the server after.
+    ``entry`` replaces ``streamlit run Home.py`` (e.g. ``[gated_serve.py]``, which takes the
+    same ``--server.*`` flags)."""
     _require_chromium()
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
@@ -83,7 +86,8 @@ def running_server(now: str = PINNED_NOW, *, log_path: pathlib.Path = SERVER_LOG
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.port", str(port),
+            [sys.executable, *(entry or ["-m", "streamlit", "run", "Home.py"]),
+             "--server.port", str(port),
              "--server.address", "127.0.0.1", "--server.headless", "true"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:

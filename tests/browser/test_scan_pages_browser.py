@@ -4,13 +4,15 @@ scan shows a progress bar and completes, and the CSV export downloads a well-for
 from __future__ import annotations
 
 import io
+import pathlib
 import re
 
 import pandas as pd
 import pytest
 
 from core.analytics import bias_score, command_center, whale_flows
-from tests.browser.conftest import open_page, screenshot
+from tests.browser.conftest import (SERVER_LOG, open_page, running_server, screenshot, url_for,
+                                     wait_idle)
 
 pytestmark = pytest.mark.browser
 
@@ -38,28 +40,32 @@ def test_scan_page_loads_with_charts(page, server, path):
     screenshot(page, "scan-" + path.removeprefix("pages/").removesuffix(".py"))
 
 
-# Records every progress-bar text the page shows, however briefly (a fast cold scan on an idle
-# machine may finish between two polls of a plain wait_for).
-_WATCH_PROGRESS = """
-window.__progress = [];
-new MutationObserver(() => {
-  for (const el of document.querySelectorAll('[data-testid="stProgress"]')) {
-    const text = el.innerText.trim();
-    if (text && window.__progress[window.__progress.length - 1] !== text) {
-      window.__progress.push(text);
-    }
-  }
-}).observe(document, {childList: true, subtree: true, characterData: true});
-"""
+GATED_SERVE = str(pathlib.Path(__file__).with_name("gated_serve.py"))
 
 
-def test_a_cold_scan_shows_progress_then_its_cards(page, server):
+@pytest.fixture
+def gated_server(tmp_path):
+    """A server of its own whose provider holds every call for COLD_WATCHLIST's symbols until
+    the gate file exists (tests/browser/gated_serve.py): the cold scan is still running when
+    the test looks, whatever the machine's speed."""
+    gate = tmp_path / "gate"
+    with running_server(entry=[GATED_SERVE], log_path=SERVER_LOG.with_name("gated-server.log"),
+                        TEST_GATE_SYMBOLS=COLD_WATCHLIST, TEST_GATE_FILE=str(gate)) as base:
+        yield base, gate
+
+
+def test_a_cold_scan_shows_progress_then_its_cards(page, gated_server):
+    base, gate = gated_server
     page.set_default_timeout(SCAN_TIMEOUT_MS)
-    page.add_init_script(_WATCH_PROGRESS)
-    open_page(page, server, "pages/1_Command_Center.py", f"wl={COLD_WATCHLIST}")
+    page.goto(url_for(base, "pages/1_Command_Center.py", f"wl={COLD_WATCHLIST}"))
+    # the scan cannot finish while the gate is shut: its progress bar is on the page
+    bar = page.locator(PROGRESS)
+    bar.wait_for()
+    assert bar.inner_text().strip().startswith("Scanning 10 watchlist symbols"), bar.inner_text()
+    assert page.locator(CHART).count() == 0
+    gate.touch()  # let the upstream answer
+    wait_idle(page)
     page.wait_for_selector(CHART)
-    seen = page.evaluate("() => window.__progress")
-    assert seen and all(t.startswith("Scanning 10 watchlist symbols") for t in seen), seen
     assert page.locator(PROGRESS).count() == 0  # gone once the scan completed
     assert page.locator(EXCEPTION).count() == 0
     assert page.locator('[data-testid="stMetricValue"]').first.inner_text().strip() == "10 / 10"

@@ -110,8 +110,9 @@ def test_page_state_needs_a_current_page():
 def test_parse_watchlist_normalises_dedups_and_explains_rejects():
     items, notes = session.parse_watchlist("nvda, aapl;spx\nNVDA  bad$ toolongsymbolx")
     assert items == ("NVDA", "AAPL", "^SPX")
-    assert len(notes) == 2
-    assert any("bad$" in n.lower() for n in notes)
+    assert len(notes) == 1  # one message for every reject, naming them
+    assert "2 entries were not symbols" in notes[0]
+    assert "'BAD$'" in notes[0].upper() and "'TOOLONGSYMB" in notes[0].upper()
 
 
 def test_parse_watchlist_enforces_the_cap_and_names_the_dropped():

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from core import clock, errors
+from core import clock, errors, symbols
 from core.ui import layout, widgets
 
 ET = clock.ET
@@ -67,7 +67,8 @@ def test_freshness_text_from_an_earlier_day_names_the_day():
 ])
 def test_error_view(exc, kind, phrase):
     got_kind, text = layout.error_view(exc)
-    assert got_kind == kind and phrase in text and exc.message in text
+    assert got_kind == kind and phrase in text
+    assert symbols.md_escape(exc.message) in text  # escaped: a message may echo user input
     assert "Traceback" not in text
 
 
@@ -120,3 +121,12 @@ def test_zero_dte_or_next():
     day, note = widgets.zero_dte_or_next([dt.date(2026, 11, 27)], friday)
     assert "no expiry today" in note
     assert widgets.zero_dte_or_next([], friday) == (None, "No listed expiries.")
+
+
+def test_freshness_text_says_since_when_the_source_is_down():
+    now = _at("2026-11-20 14:32:17")
+    text = layout.freshness_text(_at("2026-11-20 14:00:05"), now, stale=True,
+                                 down_since=_at("2026-11-20 14:02:40"))
+    assert text == "as of 14:00:05 ET · 32 min old · stale — source down since 14:02 ET"
+    assert "down" not in layout.freshness_text(_at("2026-11-20 14:00:05"), now,
+                                               down_since=_at("2026-11-20 14:02"))
