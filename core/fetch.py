@@ -180,6 +180,14 @@ def shared_status() -> dict | None:
     return None if l2 is None else l2.status()
 
 
+def fleet_lock(name: str, token: str, seconds: float) -> bool:
+    """Hold the fleet-wide lock ``name`` for ``seconds`` (renewed while ``token`` holds it):
+    True when this caller may act for the fleet (``core.shared.L2.hold``); always True in one
+    process without a shared cache."""
+    l2 = _get().shared
+    return True if l2 is None else l2.hold(name, token, seconds)
+
+
 def limiter_stats() -> dict:
     return _get().limiter.stats()
 

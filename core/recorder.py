@@ -29,7 +29,10 @@ Expiries recorded per symbol: the first ``record_expiries`` listed, plus the two
 bracket each tenor of :data:`TENORS` (30 days), so a 30-day ATM IV can be interpolated.
 
 One recorder per deployment: it holds an exclusive ``flock`` on ``<root>/.recorder.lock``; a
-second one (``make record`` while the app records too) refuses to start.
+second one (``make record`` while the app records too) refuses to start. With the cluster's
+shared Redis (``OPTIONS_DASH_REDIS_URL``) the replicas' recorders also take turns on one
+fleet-wide lock (``core.fetch.fleet_lock``, held for three intervals and renewed at each
+snapshot): one replica records for the fleet, the others skip.
 
 Command line::
 
@@ -46,6 +49,7 @@ import fcntl
 import logging
 import os
 import pathlib
+import secrets
 import shutil
 import threading
 import time
@@ -191,7 +195,7 @@ class Store:
     def _level_row(symbol: str, at: dt.datetime, c: Chain, kl) -> dict:
         q = c.quote
         row = {"snapshot": at, "session": at.date(), "symbol": symbol, "expiry": c.expiry,
-               "as_of": c.as_of, "t_years": clock.time_to_expiry(c.expiry, c.as_of),
+               "as_of": c.as_of, "t_years": c.t_years,
                "price": q.price if q is not None else c.spot,
                "prev_close": q.prev_close if q is not None else None,
                "flags": ",".join(sorted(c.flags))}
@@ -409,7 +413,10 @@ class Recorder:
         """Record at every scheduled time until ``stop`` is set. Waits in slices of at most
         ``max_wait`` seconds on the market clock, so a pinned (even frozen, stepped) clock works
         too; a scheduled time is recorded once."""
+        from core import fetch
+
         last: dt.datetime | None = None
+        token = secrets.token_hex(8)
         while not stop.is_set():
             now = clock.now()
             due = self.next_due(now if last is None else max(now, last + _TICK))
@@ -421,6 +428,11 @@ class Recorder:
             if stop.is_set():
                 return
             last = due
+            # with the cluster's shared Redis, one replica records for the fleet (a lock held
+            # for three intervals, renewed at each snapshot it takes)
+            if not fetch.fleet_lock("recorder", token, 3 * self.every):
+                log.info("recorder: another replica records for the fleet; skipping %s", due)
+                continue
             try:
                 report = self.record(due)
                 log.info("recorded %d symbols, %d chains, %.1f kB in %.1f s (skipped %d)",

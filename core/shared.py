@@ -94,6 +94,8 @@ REPLICA_ENV = "OPTIONS_DASH_REPLICA"
 SESSIONS: list[Callable[[], int | None]] = [lambda: None]
 
 # compare-and-delete: release the lock only if it still holds our token
+_RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then " \
+         "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end"
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) " \
            "else return 0 end"
 # GET counting fleet-wide hits and misses in one round trip
@@ -219,6 +221,7 @@ class L2:
         self.lock_ms = int(lock_ms)
         self._timer = timer
         self._release = self.client.register_script(_RELEASE)
+        self._renew = self.client.register_script(_RENEW)
         self._counted_get = self.client.register_script(_COUNTED_GET)
         self._rate = self.client.register_script(_RATE)
         self._down_until = 0.0
@@ -304,6 +307,24 @@ class L2:
     def _call(self, loader) -> Fetched:
         self._count("upstream_calls")
         return Fetched(loader(), 0.0, True)
+
+    def hold(self, name: str, token: str, seconds: float) -> bool:
+        """Take, or keep, the fleet-wide lock ``name`` for ``seconds`` (``SET NX PX``; renewed
+        with a compare-and-expire script while ``token`` holds it). True while this caller
+        holds it. Redis unreachable: True — each replica then works on its own (the recorder
+        reads through the shared caches, so a second recorder costs disk, not upstream)."""
+        key = f"{PREFIX}lock:{name}"
+        ms = max(int(seconds * 1000), 1)
+        if not self.available:
+            return True
+        try:
+            held = bool(self.client.set(key, token, nx=True, px=ms)) or \
+                bool(self._renew(keys=[key], args=[token, ms]))
+        except self._redis_mod.RedisError as exc:
+            self._failed(exc)
+            return True
+        self._ok()
+        return held
 
     def _fetch(self, bcache, rkey, loader, fresh_ttl, refreshing) -> Fetched:
         lock = rkey + ":lock"

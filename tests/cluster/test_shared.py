@@ -159,6 +159,21 @@ def test_fleet_rate_limit_and_shared_back_off(l2_env):
         other.acquire()
 
 
+def test_one_recorder_for_the_fleet(l2_env):
+    """Two replicas' recorders: the first to take the fleet lock records, the other skips
+    until the holder stops renewing it."""
+    fetch.reset(CountingProvider())
+    assert fetch.fleet_lock("recorder", "replica-a", 0.3)
+    assert not fetch.fleet_lock("recorder", "replica-b", 0.3)   # a holds it
+    assert fetch.fleet_lock("recorder", "replica-a", 0.3)       # a renews it
+    c = l2_env.client()
+    services.wait_for(lambda: c.get(shared.PREFIX + "lock:recorder") is None, 5,
+                      "the lock to expire", 0.02)
+    c.close()
+    assert fetch.fleet_lock("recorder", "replica-b", 0.3)       # a stopped: b takes over
+    assert not fetch.fleet_lock("recorder", "replica-a", 0.3)
+
+
 def test_redis_is_bounded_and_private(redis_server):
     c = redis_server.client()
     try:
