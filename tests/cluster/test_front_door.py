@@ -6,6 +6,7 @@ killed. The tests run in file order on one cluster (each leaves it as the next e
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures as cf
 import urllib.request
 
 import pytest
@@ -53,7 +54,10 @@ def session(fleet, page: str = "", query: str = "", cookie: str | None = None):
             return s
         finally:
             await s.close()
-    return asyncio.run(go())
+    # on a thread of its own: Playwright's sync API (the browser tests, earlier in the same
+    # pytest process) leaves an event loop running on the main thread, where asyncio.run fails
+    with cf.ThreadPoolExecutor(1, thread_name_prefix="ws-session") as pool:
+        return pool.submit(asyncio.run, go()).result()
 
 
 def test_sessions_spread_over_both_replicas_and_stay_on_one(fleet):
