@@ -2,8 +2,12 @@
 
 A provider does three separately testable things: normalise the request, do the raw I/O (the
 only step that touches the network), and transform the raw answer into the canonical schema.
-It raises only :mod:`core.errors` types. It does not cache, rate-limit or compute greeks: the
-fetch layer does that once for every source.
+It raises only :mod:`core.errors` types. It does not cache, rate-limit, solve IVs or compute
+greeks: the fetch layer does that once for every source (``core.analytics.pricing``).
+
+Optional: ``listing(symbol) -> (expiries, nearest Chain | None)`` for a source whose expiry list
+comes with the nearest expiry's chain in ONE answer (Yahoo); the fetch layer then caches both
+from that one call instead of asking for the chain again.
 """
 
 from __future__ import annotations

@@ -1256,8 +1256,9 @@ def whale_prints(symbol: str, day: dt.date) -> list[dict]:
 def _root(symbol: str, expiry: dt.date) -> str:
     """OCC root: the PM-settled root (SPXW, NDXP, RUTW) for every cash-index expiry — also on a
     3rd Friday, where the AM-settled monthly (SPX) stopped trading the day before, so the one
-    chain listed per date is the one that trades that day (what the Yahoo adapter keeps via
-    ``pm_settled_only``); otherwise the ticker without punctuation."""
+    chain listed per date is the one that trades that day (on Yahoo both roots come; the fetch
+    layer drops the AM root once it has settled, ``core.analytics.pricing.settles_at``);
+    otherwise the ticker without punctuation."""
     if symbol in _ROOTS:
         return _ROOTS[symbol][1]
     return symbol.replace("^", "").replace(".", "").replace("-", "")
