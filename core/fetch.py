@@ -661,8 +661,10 @@ class ScanJob:
                     pending.pop(fut)
                     self.skipped[sym] = f"timed out after {self.task_timeout:.0f} s"
         self.finished_at = clock.now()
-        on_done(self)
-        self._done.set()
+        try:
+            on_done(self)  # caches the job and marks it done under one lock (see scan)
+        finally:
+            self._done.set()
 
 
 def scan(name: str, fn: Callable[[str], Any], symbol_list: Iterable[str], *,
@@ -695,9 +697,10 @@ def scan(name: str, fn: Callable[[str], Any], symbol_list: Iterable[str], *,
         store.upstream_calls += 1
 
     def on_done(finished: ScanJob) -> None:
-        with cache.LOCK:
+        with cache.LOCK:  # a reader sees it running, or cached and done: never cached, not done
             store.put(key, finished)
             layer.running.pop(key, None)
+            finished._done.set()
         start_queued_scans()
 
     task = (lambda sym: fn(sym, **params)) if params else fn
