@@ -140,7 +140,7 @@ def cards(rows: list, limit: int) -> None:
     shown = rows[:limit]
     for start in range(0, len(shown), 3):
         for col, row in zip(st.columns(3), shown[start:start + 3]):
-            with col:
+            with col, layout.section(f"card {row.symbol}", col):
                 card(row)
     if len(rows) > limit:
         st.caption(f"Cards for the first {limit} of {len(rows)} symbols; the table lists all.")
@@ -175,7 +175,7 @@ def results(page, rows: list, bands, min_vol_oi: float, sort: str, limit: int) -
     for name, tab in zip(TABS, tabs):
         if not tab.open:
             continue
-        with tab:
+        with tab, layout.section(f"tab {name}", tab):
             view = views[name]
             if view.empty:
                 st.info(f"No symbol in {name} with these filters.", icon=":material/info:")
@@ -238,7 +238,9 @@ with layout.page("command") as page:
                    + "  \n".join(scans.skipped_lines(job.skipped)),
                    icon=":material/skip_next:")
     if rows:
-        results(page, rows, bands, min_vol_oi, sort, limit)
+        with layout.section("results"):  # each tab and card has its own boundary inside
+            results(page, rows, bands, min_vol_oi, sort, limit)
     else:
         st.info("No symbol could be scanned.", icon=":material/info:")
-    history_ui.what_changed_section([r.symbol for r in rows])  # recorded history
+    with layout.section("what-changed"):
+        history_ui.what_changed_section([r.symbol for r in rows])  # recorded history

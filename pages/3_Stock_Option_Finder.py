@@ -328,7 +328,8 @@ def main() -> None:
     page.freshness(*chains)
     spot = chains[0].spot
     if MARKET_CLOSED in chains[0].flags:
-        st.info("**Market closed** — bid/ask are zero, so mids and breakevens use last trades.",
+        st.info("**Market closed** — quotes are the last session's; mids and breakevens use "
+                "its last two-sided quotes (or its last trades where a side is missing).",
                 icon=":material/bedtime:")
     summary = fetch.derived("finder.gamma", _gamma_summary, full)
     cards = st.columns(4)

@@ -171,6 +171,40 @@ def intraday(sym: str, kl: levels.KeyLevels, kind: str) -> None:
                 + (f" Off the chart (too far from price): {off}." if off else ""))
 
 
+def walls_section(sym: str, expiry: dt.date, kl: levels.KeyLevels, table) -> None:
+    """Mirrored volume and OI bars of the strike-capped view (``table``: levels.by_strike),
+    levels marked."""
+    strikes = table["strike"]
+    expiry_text = f"{expiry:%d %b %Y}"
+    left, right = st.columns(2)
+    with left:
+        lines, off = level_lines(kl, ("spot", "zero_gamma", "max_pain", "call_wall_volume",
+                                      "put_wall_volume", "volume_pivot"), strikes)
+        layout.chart(charts.legend_below(rows=2, y=-0.22, fig=charts.strike_bars(
+            strikes, table["call_volume"], table["put_volume"],
+            title=f"{sym} · volume walls, {expiry_text}", measure="Volume", levels=lines)),
+            key="walls-volume", levels=lines, caption=off)
+    with right:
+        lines, off = level_lines(kl, ("spot", "zero_gamma", "max_pain", "call_wall_oi",
+                                      "put_wall_oi", "volume_pivot"), strikes)
+        layout.chart(charts.legend_below(rows=2, y=-0.22, fig=charts.strike_bars(
+            strikes, table["call_oi"], table["put_oi"],
+            title=f"{sym} · open-interest walls, {expiry_text}", measure="Open interest",
+            levels=lines)), key="walls-oi", levels=lines, caption=off)
+
+
+def gex_section(sym: str, expiry: dt.date, kl: levels.KeyLevels, view, strikes) -> None:
+    gex = fetch.derived("walls.gex_by_strike", _gex_by_strike, view)
+    lines, off = level_lines(kl, ("spot", "zero_gamma", "call_wall_gamma", "put_wall_gamma"),
+                             strikes)
+    layout.chart(charts.legend_below(rows=2, y=-0.22, fig=charts.net_bars(
+        gex["strike"], gex["net_gex"], title=f"{sym} · net GEX by strike (gamma walls), "
+                                             f"{expiry:%d %b %Y}", levels=lines)),
+                 key="walls-gex", levels=lines,
+                 caption="GEX = Γ × OI × 100 × S² × 0.01 ($ per 1% move); dealers "
+                         "assumed long calls (+), short puts (−)." + (f" {off}" if off else ""))
+
+
 def main(page: layout.Page) -> None:
     settings = fetch.settings()
     sym = widgets.symbol_picker()
@@ -217,48 +251,28 @@ def main(page: layout.Page) -> None:
         layout.flags_caption(view)
         return
     if MARKET_CLOSED in view.flags:
-        st.info("**Market closed** — bid/ask are zero, so mids, the straddle and the expected "
-                "move use last trades; volume is the last session's.", icon=":material/bedtime:")
-    history_ui.premarket_oi_section(sym, expiry, view)  # yesterday's OI before the open
-
-    summary_cards(kl, kind)
-    alerts(kl, within)
-
+        st.info("**Market closed** — quotes and volume are the last session's; mids, the "
+                "straddle and the expected move use its last two-sided quotes (or its last "
+                "trades where a side is missing).", icon=":material/bedtime:")
+    with layout.section("premarket-oi"):
+        history_ui.premarket_oi_section(sym, expiry, view)  # yesterday's OI before the open
+    with layout.section("levels"):
+        summary_cards(kl, kind)
+        alerts(kl, within)
     table = fetch.derived("walls.by_strike", _by_strike, view)
-    strikes = table["strike"]
-    expiry_text = f"{expiry:%d %b %Y}"
-    left, right = st.columns(2)
-    with left:
-        lines, off = level_lines(kl, ("spot", "zero_gamma", "max_pain", "call_wall_volume",
-                                      "put_wall_volume", "volume_pivot"), strikes)
-        layout.chart(charts.legend_below(rows=2, y=-0.22, fig=charts.strike_bars(
-            strikes, table["call_volume"], table["put_volume"],
-            title=f"{sym} · volume walls, {expiry_text}", measure="Volume", levels=lines)),
-            key="walls-volume", levels=lines, caption=off)
-    with right:
-        lines, off = level_lines(kl, ("spot", "zero_gamma", "max_pain", "call_wall_oi",
-                                      "put_wall_oi", "volume_pivot"), strikes)
-        layout.chart(charts.legend_below(rows=2, y=-0.22, fig=charts.strike_bars(
-            strikes, table["call_oi"], table["put_oi"],
-            title=f"{sym} · open-interest walls, {expiry_text}", measure="Open interest",
-            levels=lines)), key="walls-oi", levels=lines, caption=off)
+    strikes = table["strike"]  # the range every strike chart of the page shows
+    with layout.section("walls"):
+        walls_section(sym, expiry, kl, table)
     layout.flags_caption(view)
 
     st.markdown("##### Walls across the next expiries")
-    stacked_section(sym, listed, expiry, kind, strikes)
+    with layout.section("stacked"):
+        stacked_section(sym, listed, expiry, kind, strikes)
 
     left, right = st.columns(2)
-    with left:
-        gex = fetch.derived("walls.gex_by_strike", _gex_by_strike, view)
-        lines, off = level_lines(kl, ("spot", "zero_gamma", "call_wall_gamma", "put_wall_gamma"),
-                                 strikes)
-        layout.chart(charts.legend_below(rows=2, y=-0.22, fig=charts.net_bars(
-            gex["strike"], gex["net_gex"], title=f"{sym} · net GEX by strike (gamma walls), "
-                                                 f"{expiry_text}", levels=lines)),
-                     key="walls-gex", levels=lines,
-                     caption="GEX = Γ × OI × 100 × S² × 0.01 ($ per 1% move); dealers "
-                             "assumed long calls (+), short puts (−)." + (f" {off}" if off else ""))
-    with right:
+    with left, layout.section("gex", left):
+        gex_section(sym, expiry, kl, view, strikes)
+    with right, layout.section("intraday", right):
         intraday(sym, kl, kind)
 
 

@@ -131,7 +131,7 @@ def show(page, results: list, min_score: float, top_n: int) -> None:
 
     tabs = st.tabs(list(TABS), key=page.key("tab"), on_change="rerun")
     if tabs[0].open:
-        with tabs[0]:
+        with tabs[0], layout.section("whales", tabs[0]):
             st.caption(WHALE_HELP)
             if whales.empty:
                 st.info("No contract reaches this whale score.", icon=":material/info:")
@@ -143,7 +143,7 @@ def show(page, results: list, min_score: float, top_n: int) -> None:
                 st.dataframe(whales, hide_index=True, width="stretch", column_config=CONTRACT)
                 download(page, whales, "whale_flows")
     if tabs[1].open:
-        with tabs[1]:
+        with tabs[1], layout.section("fresh", tabs[1]):
             st.caption(FRESH_HELP)
             if fresh.empty:
                 st.info("No contract with volume ≥ 3 × OI near spot.", icon=":material/info:")
@@ -157,7 +157,7 @@ def show(page, results: list, min_score: float, top_n: int) -> None:
             history_ui.fresh_oi_section([r.symbol for r in results],
                                         int(st.session_state.get(page.key("n_exp"), 2)), top_n)
     if tabs[2].open:
-        with tabs[2]:
+        with tabs[2], layout.section("skew", tabs[2]):
             st.caption(SKEW_HELP)
             ref = whale_flows.skew_table(results, reference_only=True)
             left, right = st.columns(2)
@@ -217,6 +217,7 @@ with layout.page("whales") as page:
                    + "  \n".join(scans.skipped_lines(job.skipped)),
                    icon=":material/skip_next:")
     if results:
-        show(page, results, float(min_score), int(top_n))
+        with layout.section("results"):  # each tab has its own boundary inside
+            show(page, results, float(min_score), int(top_n))
     else:
         st.info("No symbol could be scanned.", icon=":material/info:")

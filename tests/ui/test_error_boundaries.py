@@ -82,3 +82,43 @@ def test_the_badge_says_source_down_since_when_the_breaker_is_open(upstream):
     at = run_page("pages/4_Option_Volume_Walls.py")
     assert not exceptions(at)
     assert any("source down since 11:30 ET" in t for t in texts(at, "markdown"))  # the badge
+
+
+def _broken(*args, **kwargs):
+    raise ZeroDivisionError("a bug in one section")
+
+
+def test_a_bug_in_the_stacked_walls_leaves_the_other_walls_charts(monkeypatch):
+    monkeypatch.setattr(walls, "stacked_walls", _broken)
+    at = run_page("pages/4_Option_Volume_Walls.py")
+    assert not exceptions(at)
+    assert texts(at, "error").count(layout.SECTION_FAILED) == 1
+    assert any(m.startswith("Max pain:") for m in texts(at, "metric"))
+    assert len(at.get("plotly_chart")) == 4  # volume, OI, GEX and the intraday bars
+
+
+def test_a_bug_in_one_command_center_card_leaves_the_other_cards(monkeypatch):
+    from core.ui import charts_scan
+
+    real = charts_scan.card_chart
+    calls = []
+
+    def first_card_broken(*args, **kwargs):
+        calls.append(1)
+        return _broken() if len(calls) == 1 else real(*args, **kwargs)
+
+    monkeypatch.setattr(charts_scan, "card_chart", first_card_broken)
+    at = run_page("pages/1_Command_Center.py")
+    assert not exceptions(at)
+    assert texts(at, "error").count(layout.SECTION_FAILED) == 1
+    assert len(calls) > 1 and any(m.startswith("Bullish:") for m in texts(at, "metric"))
+
+
+def test_a_bug_in_the_whale_tab_leaves_the_summary(monkeypatch):
+    from core.ui import charts_scan
+
+    monkeypatch.setattr(charts_scan, "contract_bars", _broken)
+    at = run_page("pages/7_Whale_Flows.py")
+    assert not exceptions(at)
+    assert texts(at, "error").count(layout.SECTION_FAILED) == 1
+    assert any(m.startswith("Whale contracts:") for m in texts(at, "metric"))
