@@ -186,6 +186,8 @@ async def soak(srv: Server, fault_file: pathlib.Path, minutes: float, sessions: 
         "p95_clean_s": _p([v["seconds"] for v in clean], 0.95),
         "median_clean_s": _p([v["seconds"] for v in clean], 0.5),
         "p95_by_page_clean_s": {p: _p(s, 0.95) for p, s in sorted(by_page.items())},
+        "slowest_clean": [{k: v[k] for k in ("session", "page", "t", "seconds")} for v in
+                          sorted(clean, key=lambda v: -v["seconds"])[:40]],
         "faulted_max_s": max((v["seconds"] for v in faulted), default=None),
         "faulted_p95_s": _p([v["seconds"] for v in faulted], 0.95),
         "failed_views": sum(1 for v in views if v["seconds"] is None),
@@ -225,6 +227,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--minutes", type=float, default=60.0)
     ap.add_argument("--sessions", type=int, default=50)
     ap.add_argument("--dwell", type=float, default=45.0, help="seconds on each page")
+    ap.add_argument("--out", default="soak", help="result file name in bench/results/")
     args = ap.parse_args(argv)
     LOGS.mkdir(parents=True, exist_ok=True)
     fault_file = LOGS / "soak.fault"
@@ -238,7 +241,7 @@ def main(argv=None) -> dict:
         result = asyncio.run(soak(srv, fault_file, args.minutes, args.sessions, args.dwell))
     result["command"] = "python -m bench.soak " + " ".join(argv or __import__("sys").argv[1:])
     result["wall_s"] = round(time.time() - started, 1)
-    path = write("soak", result)
+    path = write(args.out, result)
     summary = {k: result[k] for k in (
         "minutes", "sessions", "views", "p95_clean_s", "faulted_max_s", "uncaught_exceptions",
         "error_boxes_clean", "error_boxes_faulted", "failed_views", "rss_start_mb",

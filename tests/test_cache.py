@@ -191,6 +191,14 @@ def test_churn_of_1000_keys_stays_within_entries_and_bytes(timer):
     assert sum(x.stats()["evictions"] for x in caches) >= 1000 - 20
 
 
+def _wait_for(predicate, timeout: float = 10.0) -> None:
+    """Wait for a state the cache exposes (never for timing luck)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "state not reached"
+        time.sleep(0.005)
+
+
 def test_single_flight_50_threads_one_upstream_call():
     c, _ = make(timer=time.monotonic)
     calls = []
@@ -203,13 +211,13 @@ def test_single_flight_50_threads_one_upstream_call():
 
     with cf.ThreadPoolExecutor(50) as pool:
         futures = [pool.submit(c.get, "cold", loader) for _ in range(50)]
-        time.sleep(0.2)  # let every thread arrive while the one load is blocked
+        _wait_for(lambda: c.stats()["joins"] == 49)  # the state: one loading, 49 waiting on it
         gate.set()
         values = [f.result().value for f in futures]
     assert len(calls) == 1
     assert all(v is values[0] for v in values)
     s = c.stats()
-    assert s["misses"] == 1 and s["joins"] + s["hits"] == 49
+    assert s["misses"] == 1 and s["joins"] == 49
 
 
 def test_single_flight_shares_the_failure_too():
@@ -218,7 +226,7 @@ def test_single_flight_shares_the_failure_too():
 
     def loader():
         calls.append(1)
-        time.sleep(0.2)
+        _wait_for(lambda: c.stats()["joins"] == 19)  # every other reader waits on this load
         raise Unavailable("down")
 
     with cf.ThreadPoolExecutor(20) as pool:
