@@ -119,7 +119,9 @@ def _build(provider: Provider | None, reason: str | None) -> _Layer:
         # one small per-contract tape per (symbol, expiry) chain, kept for a session
         "premium_tape": make("premium_tape", chain_entries, TAPE_MAX_AGE, TAPE_MAX_AGE),
     }
-    caches["chain"].compact = compact_chain  # chains are kept compact (cap_strikes' section)
+    # every chain version this process takes in — from upstream or from another replica through
+    # the shared L2 — is kept compact (cap_strikes' section) and recorded in its premium tape
+    caches["chain"].compact = lambda c: record_premium(compact_chain(c))
     scan_pool = cf.ThreadPoolExecutor(max_workers=s.workers, thread_name_prefix="fetch-scan")
     l2 = shared.connect(s)  # the fleet's shared L2 and rate limit, when configured
     limiter = cache.RateLimiter(s.rate_per_sec) if l2 is None \
@@ -403,7 +405,7 @@ def _load_listing(layer: _Layer, sym: str) -> tuple[dt.date, ...]:
     listed, nearest = _upstream(layer, listing, sym)
     if nearest is not None:
         try:
-            priced = record_premium(with_greeks(nearest, layer.settings.risk_free))
+            priced = with_greeks(nearest, layer.settings.risk_free)
         except Exception:  # noqa: BLE001 - the list stands; the chain is fetched on its own
             log.exception("pricing the nearest chain of %s failed", sym)
         else:
@@ -474,8 +476,8 @@ def _full_chain(layer: _Layer, sym: str, expiry: dt.date) -> cache.Served:
         _require_listed(sym, expiry)
     rate = layer.settings.risk_free
     return _serve(layer, "chain", key, sym,
-                  lambda: record_premium(with_greeks(_checked_chain(
-                      _upstream(layer, layer.provider.chain, sym, expiry)), rate)),
+                  lambda: with_greeks(_checked_chain(
+                      _upstream(layer, layer.provider.chain, sym, expiry)), rate),
                   ttl=_chain_ttl(layer, expiry))
 
 
@@ -892,8 +894,8 @@ def _tape_next(tape: PremiumTape, chain: Chain) -> PremiumTape:
 
 
 def record_premium(chain: Chain) -> Chain:
-    """Add a newly loaded chain version to its tape (the chain loader calls this); returns the
-    chain unchanged. A version not newer than the tape's last is ignored; a new ET session day
+    """Add a newly loaded chain version to its tape (the chain cache calls this on every
+    version it takes in: loaded here, or read from the shared L2); returns the chain unchanged. A version not newer than the tape's last is ignored; a new ET session day
     starts a new tape. Only a symbol's first :data:`TAPE_EXPIRIES` listed expiries get a tape
     (the flow components read the nearest expiry a day out): a tape per far expiry would cost
     ~16 KB for a number nobody reads."""

@@ -109,6 +109,29 @@ def test_a_second_process_layer_reads_the_first_ones_values_without_an_upstream_
     assert status["available"] and status["local"]["hits"] >= 2 and status["keys"] >= 2
 
 
+def test_a_chain_taken_from_another_replica_goes_on_this_replica_s_premium_tape(l2_env):
+    from core import config
+
+    fetch.reset(CountingProvider())
+    expiry = fetch.expirations("QQQ")[0]
+    hard = fetch.settings().max_strikes_hard
+    fetch.chain("QQQ", expiry, strikes=hard)
+    second = CountingProvider()  # another replica: empty L1, same Redis
+    fetch.reset(second)
+    taken = fetch.chain("QQQ", expiry, strikes=hard)
+    assert second.calls["chain"] == 0
+    tape = fetch._get().caches["premium_tape"].peek(("QQQ", expiry))
+    assert tape is not None and tape.versions == 1 and tape.as_of == taken.as_of
+    clock.advance(config.settings().ttl_chain_near + 1)  # the next version, loaded here
+    fetch.chain("QQQ", expiry, strikes=hard)
+    deadline = time.monotonic() + 10
+    while fetch._get().caches["premium_tape"].peek(("QQQ", expiry)).versions < 2:
+        assert time.monotonic() < deadline, "the refreshed version never reached the tape"
+        time.sleep(0.02)
+        fetch.chain("QQQ", expiry, strikes=hard)
+    assert fetch.traded_premium(fetch.chain("QQQ", expiry, strikes=hard)).versions == 2
+
+
 def test_redis_stopped_mid_run_serves_from_l1_and_upstream_then_recovers(l2_env, monkeypatch):
     provider = CountingProvider()
     fetch.reset(provider)
