@@ -5,6 +5,8 @@
     python -m bench.cluster_bench --only l2       # L2 cost only
     python -m bench.cluster_bench --steps 20,40,80 --window 60
     python -m bench.cluster_bench --only throughput --steps 100 --out cluster_n100
+    python -m bench.cluster_bench --only throughput --ramp --default-ttls \
+        --steps 50,100,150,200,300,400 --out cluster_ramp   # N up to where p95 breaks
 
 L2 cost (in this process, a real redis-server on loopback): one cached chain (SPY's nearest
 expiry, every strike, with greeks) read from L1 (``fetch.chain`` warm), from Redis (GET + Arrow
@@ -21,8 +23,10 @@ fragment refresh (the oldest auto-rerun still waiting -> the next fragment run f
 p50/p95, CPU per core (psutil over the
 window), total RSS (replicas + redis + haproxy), upstream calls in the window (fleet-wide:
 summed over replicas; from bench/serve.py's provider counter) and the most calls any one key
-took; sessions whose first run took over ``OPEN_TIMEOUT`` s count as failed to open (where
-the set-up breaks). Results: bench/results/cluster.json (``--quick``: cluster_quick.json).
+took, and the bench process's own CPU (the load generator shares the two cores); sessions whose
+first run took over ``OPEN_TIMEOUT`` s count as failed to open. ``--ramp`` stops a set-up after
+the first step where it breaks (:func:`broken`: page-load p95 > 2 s, fragment p95 > 1 s or a
+session that did not open); ``--default-ttls`` runs with the app's TTLs. Results: bench/results/cluster.json (``--quick``: cluster_quick.json).
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ SERVE = str(services.ROOT / "bench" / "serve.py")
 # that a window of under a minute sees every live fragment refresh (and refetch) a few times
 OPEN_TIMEOUT = 120.0  # s for a session's first run before it counts as failed to open
 BENCH_TTLS = {"OPTIONS_DASH_TTL_CHAIN_NEAR": "20", "OPTIONS_DASH_TTL_QUOTE": "10"}
+TARGET_LOAD_P95_S, TARGET_FRAGMENT_P95_S = 2.0, 1.0  # the issue's targets (at 400 sessions)
 
 
 def _ms(fn, repeat: int) -> float:
@@ -177,6 +182,7 @@ def _step(base: str, n: int, window: float, concurrency: int, pids, stats_paths)
     procs = _procs(pids)
     before = {str(p): _stats(p) for p in stats_paths}
     cpu0 = {p.pid: sum(p.cpu_times()[:2]) for p in procs}
+    client0 = sum(os.times()[:2])  # the load generator (this process) shares the 2 cores
     psutil.cpu_percent(percpu=True)
     t0 = time.time()
     held = asyncio.run(_hold(base, n, window, concurrency))
@@ -184,6 +190,7 @@ def _step(base: str, n: int, window: float, concurrency: int, pids, stats_paths)
     per_core = psutil.cpu_percent(percpu=True)
     rss = sum(p.memory_info().rss for p in _procs(pids))
     cpu = sum(sum(p.cpu_times()[:2]) - cpu0.get(p.pid, 0.0) for p in _procs(pids))
+    client = sum(os.times()[:2]) - client0
     after = {str(p): _stats(p) for p in stats_paths}
     calls = sum(after[k].get("upstream_calls", 0) - before[k].get("upstream_calls", 0)
                 for k in after)
@@ -192,6 +199,7 @@ def _step(base: str, n: int, window: float, concurrency: int, pids, stats_paths)
         for key, v in after[k].get("key_calls", {}).items():
             keys[key] = keys.get(key, 0) + v - before[k].get("key_calls", {}).get(key, 0)
     held.update(n=n, wall_s=round(wall, 1), cpu_s_per_wall_s=round(cpu / wall, 2),
+                client_cpu_s_per_wall_s=round(client / wall, 2),
                 cpu_per_core_pct=per_core, total_rss_mb=round(rss / MB, 1),
                 upstream_calls=calls, max_calls_one_key=max(keys.values(), default=0),
                 keys_called=sum(1 for v in keys.values() if v))
@@ -213,10 +221,29 @@ class _Skip(Exception):
     pass
 
 
+def broken(step: dict) -> bool:
+    """Where p95 breaks: page load p95 over 2 s, fragment refresh p95 over 1 s (the issue's
+    targets), or a session that could not open."""
+    return bool(step["failed_to_open"] or (step["page_load_p95_s"] or 0) > TARGET_LOAD_P95_S
+                or (step["fragment_p95_s"] or 0) > TARGET_FRAGMENT_P95_S)
+
+
+def _ramp(base, steps, window, concurrency, pids, stats_paths, ramp: bool) -> list[dict]:
+    """The steps in order; with ``ramp``, stop after the first step where p95 breaks."""
+    out = []
+    for n in steps:
+        out.append(_step(base, n, window, concurrency, pids, stats_paths))
+        if ramp and broken(out[-1]):
+            print(f"  broke at N={n}", flush=True)
+            break
+    return out
+
+
 def throughput(steps: list[int], window: float, concurrency: int,
-               setups: tuple[str, ...] = ("one", "cluster")) -> dict:
+               setups: tuple[str, ...] = ("one", "cluster"), *, ttls: dict | None = None,
+               ramp: bool = False) -> dict:
     env = {"OPTIONS_DASH_PROVIDER": "simulated", "OPTIONS_DASH_NOW": PINNED_NOW,
-           "PYTHONUNBUFFERED": "1", **BENCH_TTLS}
+           "PYTHONUNBUFFERED": "1", **(BENCH_TTLS if ttls is None else ttls)}
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("OPTIONS_DASH_",
                                                                            "BENCH_"))}
     results = {}
@@ -237,8 +264,8 @@ def throughput(steps: list[int], window: float, concurrency: int,
                 one.wait_healthy(180)
                 _warm(one.base)
                 print("(a) one process", flush=True)
-                results["one_process"] = [_step(one.base, n, window, concurrency, [one.pid],
-                                                [stats]) for n in steps]
+                results["one_process"] = _ramp(one.base, steps, window, concurrency,
+                                               [one.pid], [stats], ramp)
             except _Skip:
                 pass
             finally:
@@ -256,8 +283,8 @@ def throughput(steps: list[int], window: float, concurrency: int,
                 print("(b) 2 replicas + redis + haproxy", flush=True)
                 pids = [cluster.redis.pid, cluster.haproxy.pid,
                         *(r.pid for r in cluster.replicas)]
-                results["cluster_2"] = [_step(cluster.haproxy.base, n, window, concurrency,
-                                              pids, list(paths.values())) for n in steps]
+                results["cluster_2"] = _ramp(cluster.haproxy.base, steps, window, concurrency,
+                                             pids, list(paths.values()), ramp)
             except _Skip:
                 pass
             finally:
@@ -278,18 +305,24 @@ def main(argv=None) -> dict:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--setups", default="one,cluster", help="one, cluster or both")
     parser.add_argument("--out", default=None, help="results name (default cluster[_quick])")
+    parser.add_argument("--ramp", action="store_true",
+                        help="stop each set-up after the first step where p95 breaks")
+    parser.add_argument("--default-ttls", action="store_true",
+                        help="the app's default TTLs instead of the shorter BENCH_TTLS")
     args = parser.parse_args(argv)
     steps = [10] if args.quick else [int(x) for x in args.steps.split(",")]
     window = 30.0 if args.quick else args.window
+    ttls = {} if args.default_ttls else BENCH_TTLS
     result = {"cpus": psutil.cpu_count(), "load_avg_at_start": os.getloadavg(),
-              "ttls": BENCH_TTLS,
+              "ttls": ttls or "defaults", "ramp": args.ramp,
               "steps": steps, "window_s": window, "live_pages": LIVE_PAGES}
     if args.only in (None, "l2"):
         result["l2_cost"] = l2_cost(args.repeat)
         print("L2 cost:", result["l2_cost"], flush=True)
     if args.only in (None, "throughput"):
         result["throughput"] = throughput(steps, window, args.concurrency,
-                                          tuple(args.setups.split(",")))
+                                          tuple(args.setups.split(",")), ttls=ttls,
+                                          ramp=args.ramp)
     result["load_avg_at_end"] = os.getloadavg()
     write(args.out or ("cluster_quick" if args.quick else "cluster"), result)
     return result
