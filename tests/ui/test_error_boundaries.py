@@ -88,13 +88,22 @@ def _broken(*args, **kwargs):
     raise ZeroDivisionError("a bug in one section")
 
 
-def test_a_bug_in_the_stacked_walls_leaves_the_other_walls_charts(monkeypatch):
-    monkeypatch.setattr(walls, "stacked_walls", _broken)
-    at = run_page("pages/4_Option_Volume_Walls.py")
+@pytest.mark.parametrize("path, module, name, metric, charts", [
+    # the stacked walls fail: the cards, volume, OI, GEX and intraday charts stay
+    ("pages/4_Option_Volume_Walls.py", "core.analytics.walls", "stacked_walls", "Max pain:", 4),
+    # the whale tab's chart fails: the scan's summary stays
+    ("pages/7_Whale_Flows.py", "core.ui.charts_scan", "contract_bars", "Whale contracts:", 0),
+])
+def test_a_bug_in_one_section_of_walls_or_whales_leaves_the_rest(monkeypatch, path, module,
+                                                                  name, metric, charts):
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module(module), name, _broken)
+    at = run_page(path)
     assert not exceptions(at)
     assert texts(at, "error").count(layout.SECTION_FAILED) == 1
-    assert any(m.startswith("Max pain:") for m in texts(at, "metric"))
-    assert len(at.get("plotly_chart")) == 4  # volume, OI, GEX and the intraday bars
+    assert any(m.startswith(metric) for m in texts(at, "metric"))
+    assert len(at.get("plotly_chart")) == charts
 
 
 def test_a_bug_in_one_command_center_card_leaves_the_other_cards(monkeypatch):
@@ -112,13 +121,3 @@ def test_a_bug_in_one_command_center_card_leaves_the_other_cards(monkeypatch):
     assert not exceptions(at)
     assert texts(at, "error").count(layout.SECTION_FAILED) == 1
     assert len(calls) > 1 and any(m.startswith("Bullish:") for m in texts(at, "metric"))
-
-
-def test_a_bug_in_the_whale_tab_leaves_the_summary(monkeypatch):
-    from core.ui import charts_scan
-
-    monkeypatch.setattr(charts_scan, "contract_bars", _broken)
-    at = run_page("pages/7_Whale_Flows.py")
-    assert not exceptions(at)
-    assert texts(at, "error").count(layout.SECTION_FAILED) == 1
-    assert any(m.startswith("Whale contracts:") for m in texts(at, "metric"))
