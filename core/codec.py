@@ -14,6 +14,13 @@ Values in the JSON metadata are tagged when JSON has no type for them::
     tuple     {"$t": "tuple", "v": [...]}
     float     {"$t": "float", "v": "nan" | "inf" | "-inf"}  (finite floats stay numbers)
     dataclass {"$t": "Quote" | "Chain" | "KeyLevels", "v": {field: value}}
+    analytics {"$t": "obj", "c": "core.analytics.module:Class", "v": {field: value}}
+              (any dataclass or NamedTuple defined in ``core.analytics``: scan results such as
+              CommandRow, WatchRow, WhaleResult and what they hold; decoding imports nothing
+              outside ``core.analytics`` and builds only dataclasses / NamedTuples)
+    frame     {"$t": "frame", "i": n}   series {"$t": "series", "i": n, "name": ...}
+              (only with a ``frames`` list, :func:`dumps_parts`: the n-th Arrow IPC stream
+              travelling next to the JSON, index, dtypes and tz-aware times kept)
 
 A frame goes through ``pyarrow.Table.from_pandas`` (its ``pandas`` metadata restores dtypes:
 ``str``, ``int64``, ``bool``, tz-aware ``datetime64[ns, UTC]``, ``datetime.date`` objects); the
@@ -28,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import importlib
 import json
 import math
 from typing import Any
@@ -48,8 +56,12 @@ _CLASSES = {cls.__name__: cls for cls in (Chain, Quote, KeyLevels)}
 
 # --- JSON-safe values ----------------------------------------------------------------------------
 
-def encode(value: Any) -> Any:
-    """``value`` as JSON-safe data (tagged where JSON has no type; see the module docstring)."""
+def encode(value: Any, frames: list[bytes] | None = None) -> Any:
+    """``value`` as JSON-safe data (tagged where JSON has no type; see the module docstring).
+    ``frames``: where DataFrames / Series found inside go, as Arrow IPC bytes (without it a
+    frame cannot be encoded: TypeError)."""
+    if frames is not None and isinstance(value, (pd.DataFrame, pd.Series)):
+        return _frame_ref(value, frames)
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, (bool, np.bool_)):
@@ -69,27 +81,39 @@ def encode(value: Any) -> Any:
     if isinstance(value, dt.date):
         return {"$t": "date", "v": value.isoformat()}
     if isinstance(value, (set, frozenset)):
-        return {"$t": "frozenset", "v": sorted(encode(x) for x in value)}
+        return {"$t": "frozenset", "v": sorted(encode(x, frames) for x in value)}
+    if isinstance(value, tuple) and _analytics_type(type(value)):  # a NamedTuple
+        return {"$t": "obj", "c": _type_name(type(value)),
+                "v": {f: encode(getattr(value, f), frames) for f in type(value)._fields}}
     if isinstance(value, tuple):
-        return {"$t": "tuple", "v": [encode(x) for x in value]}
+        return {"$t": "tuple", "v": [encode(x, frames) for x in value]}
     if isinstance(value, list):
-        return [encode(x) for x in value]
+        return [encode(x, frames) for x in value]
     if isinstance(value, dict):
-        return {str(k): encode(v) for k, v in value.items()}
+        return {str(k): encode(v, frames) for k, v in value.items()}
     if dataclasses.is_dataclass(value) and type(value).__name__ in _CLASSES:
         return {"$t": type(value).__name__, "v": fields_of(value)}
+    if dataclasses.is_dataclass(value) and _analytics_type(type(value)):
+        return {"$t": "obj", "c": _type_name(type(value)),
+                "v": {f.name: encode(getattr(value, f.name), frames)
+                      for f in dataclasses.fields(value) if f.init}}
     raise TypeError(f"codec cannot encode {type(value).__name__}")
 
 
-def decode(data: Any) -> Any:
-    """Inverse of :func:`encode`."""
+def decode(data: Any, frames: list[bytes] | None = None) -> Any:
+    """Inverse of :func:`encode` (``frames``: the Arrow IPC streams a ``frame`` tag points at)."""
     if isinstance(data, list):
-        return [decode(x) for x in data]
+        return [decode(x, frames) for x in data]
     if not isinstance(data, dict):
         return data
     tag = data.get("$t")
     if tag is None:
-        return {k: decode(v) for k, v in data.items()}
+        return {k: decode(v, frames) for k, v in data.items()}
+    if tag in ("frame", "series"):
+        if frames is None:
+            raise ValueError("codec: a frame reference without its frames")
+        frame = ipc_to_frame(frames[data["i"]])
+        return frame if tag == "frame" else frame["v"].rename(decode(data.get("name")))
     v = data["v"]
     if tag == "datetime":
         value = dt.datetime.fromisoformat(v)
@@ -97,9 +121,12 @@ def decode(data: Any) -> Any:
     if tag == "date":
         return dt.date.fromisoformat(v)
     if tag == "frozenset":
-        return frozenset(decode(x) for x in v)
+        return frozenset(decode(x, frames) for x in v)
     if tag == "tuple":
-        return tuple(decode(x) for x in v)
+        return tuple(decode(x, frames) for x in v)
+    if tag == "obj":
+        cls = _resolve_type(data["c"])
+        return cls(**{k: decode(x, frames) for k, x in v.items() if k in _init_fields(cls)})
     if tag == "float":
         return float(v)
     if tag in _CLASSES:
@@ -129,6 +156,53 @@ def loads(text: str | bytes) -> Any:
     return decode(json.loads(text))
 
 
+def dumps_parts(value: Any) -> tuple[str, list[bytes]]:
+    """``value`` as JSON text plus the Arrow IPC streams of the frames / series inside it
+    (e.g. a scan's results: CommandRows holding their card's bars). Inverse:
+    :func:`loads_parts`. With no frame inside, the text equals :func:`dumps`'s."""
+    frames: list[bytes] = []
+    text = json.dumps(encode(value, frames), separators=(",", ":"), allow_nan=False)
+    return text, frames
+
+
+def loads_parts(text: str | bytes, frames: list[bytes]) -> Any:
+    return decode(json.loads(text), frames)
+
+
+# --- analytics types (scan results) --------------------------------------------------------------
+
+ANALYTICS = "core.analytics."
+
+
+def _analytics_type(cls: type) -> bool:
+    """A dataclass or NamedTuple defined at the top level of a ``core.analytics`` module."""
+    return (cls.__module__.startswith(ANALYTICS) and "." not in cls.__qualname__
+            and (dataclasses.is_dataclass(cls)
+                 or (issubclass(cls, tuple) and hasattr(cls, "_fields"))))
+
+
+def _type_name(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _resolve_type(name: str) -> type:
+    """The class ``module:Class`` of an ``obj`` tag; only a :func:`_analytics_type` (what a
+    shared store says never makes this import or build anything else)."""
+    module, _, qualname = str(name).partition(":")
+    if not module.startswith(ANALYTICS) or not qualname.isidentifier():
+        raise ValueError(f"codec: {name!r} is not an analytics type")
+    cls = getattr(importlib.import_module(module), qualname, None)
+    if not isinstance(cls, type) or not _analytics_type(cls):
+        raise ValueError(f"codec: {name!r} is not an analytics type")
+    return cls
+
+
+def _init_fields(cls: type) -> tuple[str, ...]:
+    if dataclasses.is_dataclass(cls):
+        return tuple(f.name for f in dataclasses.fields(cls) if f.init)
+    return tuple(cls._fields)
+
+
 # --- frames --------------------------------------------------------------------------------------
 
 def frame_to_table(frame: pd.DataFrame) -> pa.Table:
@@ -153,6 +227,36 @@ def table_to_frame(table: pa.Table) -> pd.DataFrame:
             else:
                 frame[col] = frame[col].astype(want)
     return frame
+
+
+def frame_to_ipc(frame: pd.DataFrame) -> bytes:
+    """A frame WITH its index as Arrow IPC stream bytes (dtypes in the schema metadata, as
+    :func:`frame_to_table`); inverse :func:`ipc_to_frame`."""
+    table = pa.Table.from_pandas(frame, preserve_index=True)
+    dtypes = {str(c): str(t) for c, t in frame.dtypes.items()}
+    meta = dict(table.schema.metadata or {})
+    meta[DTYPES_KEY] = json.dumps(dtypes).encode()
+    return _ipc(table.replace_schema_metadata(meta))
+
+
+def ipc_to_frame(data: bytes) -> pd.DataFrame:
+    with pa.ipc.open_stream(pa.py_buffer(data)) as reader:
+        return table_to_frame(reader.read_all())
+
+
+def _ipc(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def _frame_ref(value: pd.DataFrame | pd.Series, frames: list[bytes]) -> dict:
+    if isinstance(value, pd.Series):
+        frames.append(frame_to_ipc(value.to_frame(name="v")))
+        return {"$t": "series", "i": len(frames) - 1, "name": encode(value.name)}
+    frames.append(frame_to_ipc(value))
+    return {"$t": "frame", "i": len(frames) - 1}
 
 
 # --- chains --------------------------------------------------------------------------------------
@@ -203,11 +307,7 @@ def table_to_chain(table: pa.Table) -> Chain:
 
 def chain_to_ipc(chain: Chain) -> bytes:
     """One chain as Arrow IPC stream bytes (for a shared cache: never pickle)."""
-    table = chain_to_table(chain)
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue().to_pybytes()
+    return _ipc(chain_to_table(chain))
 
 
 def ipc_to_chain(data: bytes) -> Chain:

@@ -669,6 +669,184 @@ class ScanJob:
             self._done.set()
 
 
+class FleetScanJob(ScanJob):
+    """A :class:`ScanJob` of a fleet (an L2 configured): it runs here only while this replica
+    leads its key (:class:`core.shared.FleetScan`: the leader's lock); otherwise it follows —
+    ``completed`` is the leader's count, read from Redis every ``shared.SCAN_POLL_S`` — and
+    takes the leader's finished result from Redis. A leader that dies (its lock expires) is
+    replaced by a follower, which runs the scan itself. Redis unreachable: it runs here."""
+
+    def __init__(self, name: str, symbol_list: list[str], task_timeout: float,
+                 fleet: shared.FleetScan, store: cache.BoundedCache, *,
+                 baseline: float | None, following: bool):
+        super().__init__(name, symbol_list, task_timeout)
+        self.fleet = fleet
+        self.store = store
+        self.baseline = baseline  # stored time of the result this replica has (None: none)
+        self.following = following  # a leader runs it elsewhere: started without a slot
+        self.fleet_stored: float | None = None  # stored time of its result in Redis
+        self.led = False
+        self._seen = 0  # the leader's completed count, while following
+
+    @property
+    def completed(self) -> int:
+        return max(len(self.results) + len(self.skipped), self._seen)
+
+    def _run(self, pool: cf.Executor, fn: Callable[[str], Any], on_done: Callable) -> None:
+        mode = self._follow()
+        if mode == "adopted":
+            try:
+                on_done(self)
+            finally:
+                self._done.set()
+            return
+        if mode == "lead":
+            self.led = True
+            threading.Thread(target=self._beat, name=f"scan-beat-{self.name}",
+                             daemon=True).start()
+
+            def finish(job: ScanJob) -> None:
+                try:
+                    self._share()
+                except Exception:  # noqa: BLE001 - sharing must never lose the local result
+                    log.exception("scan %s: publishing to the fleet failed", self.name)
+                on_done(job)
+            return super()._run(pool, fn, finish)
+        super()._run(pool, fn, on_done)
+
+    def _follow(self) -> str:
+        """Wait for the fleet: ``adopted`` (a newer result came from Redis), ``lead`` (this
+        job took the lock) or ``local`` (Redis unavailable, results not shareable, or the
+        leader took longer than the scan could: run it here)."""
+        deadline = time.monotonic() + self.total * self.task_timeout + 2 * shared.SCAN_LOCK_S
+        while True:
+            polled = self.fleet.poll()
+            if polled is None:
+                return "local"
+            led, progress = polled
+            if progress.get("state") == "local":
+                return "local"
+            if led:
+                if progress.get("state") == "running":
+                    self._seen = min(int(progress.get("completed", 0)), self.total)
+            elif self._adopt_newer():
+                return "adopted"
+            elif self.fleet.take():
+                self._seen = 0
+                return "lead"
+            if time.monotonic() > deadline:
+                log.warning("scan %s: the fleet's leader is too slow; scanning here", self.name)
+                return "local"
+            time.sleep(shared.SCAN_POLL_S)
+
+    def _adopt_newer(self) -> bool:
+        state = self.fleet.state()
+        if state is None or state.entry is None:
+            return False
+        if self.baseline is not None and shared.entry_head(state.entry)[0] <= self.baseline:
+            return False
+        done = _scan_from_entry(self.name, self.symbols, state.entry)
+        if done is None:
+            return False
+        self.results, self.skipped = done.results, done.skipped
+        self.started_at, self.finished_at = done.started_at, done.finished_at
+        self.fleet_stored = done.fleet_stored
+        return True
+
+    def _beat(self) -> None:
+        """While leading: progress for followers every poll, the lock renewed."""
+        renew_at = time.monotonic() + shared.SCAN_LOCK_S / 3
+        while True:
+            self.fleet.publish_progress(self.completed, self.total)
+            if self._done.wait(shared.SCAN_POLL_S):
+                return
+            if time.monotonic() >= renew_at:
+                self.fleet.take()
+                renew_at = time.monotonic() + shared.SCAN_LOCK_S / 3
+
+    def _share(self) -> None:
+        stored = clock.timer()
+        fresh = self.store.fresh_ttl if self.results else EMPTY_SCAN_TTL
+        payload = {"name": self.name, "symbols": self.symbols, "task_timeout": self.task_timeout,
+                   "results": self.results, "skipped": self.skipped,
+                   "started_at": self.started_at, "finished_at": self.finished_at}
+        if self.fleet.publish_result(payload, stored, fresh, self.store.max_age):
+            self.fleet_stored = stored
+        elif self.name not in _UNSHARED_SCANS:
+            _UNSHARED_SCANS.add(self.name)
+            log.warning("scan %s: its results cannot be encoded for the shared cache; every "
+                        "replica runs it on its own", self.name)
+
+
+_UNSHARED_SCANS: set[str] = set()  # scan names whose results the codec cannot encode
+_ADOPT_LOCK = threading.Lock()  # one decode of a fleet result at a time per process
+
+
+def _scan_from_entry(name: str, symbol_list: list[str], entry: bytes) -> ScanJob | None:
+    """A finished :class:`ScanJob` from its L2 entry (None when it does not decode or is not
+    this scan's)."""
+    try:
+        payload, stored, _ = shared.unpack(entry)
+        if payload["name"] != name or list(payload["symbols"]) != list(symbol_list):
+            return None
+        job = ScanJob(name, list(symbol_list), float(payload["task_timeout"]))
+        job.results, job.skipped = dict(payload["results"]), dict(payload["skipped"])
+        job.started_at, job.finished_at = payload["started_at"], payload["finished_at"]
+    except Exception:  # noqa: BLE001 - a bad entry is a miss, never an error
+        log.exception("scan %s: a fleet result that does not decode", name)
+        return None
+    job.fleet_stored = stored
+    job._done.set()
+    return job
+
+
+def _scan_stored(served: cache.Served | None) -> float | None:
+    """When the scan ``served`` was finished (its fleet time, else when it entered the L1)."""
+    if served is None:
+        return None
+    stored = getattr(served.value, "fleet_stored", None)
+    return clock.timer() - served.age if stored is None else stored
+
+
+def _scan_age(served: cache.Served) -> float:
+    """A cached scan's age: in the L1 or, for one taken from the fleet, since it finished."""
+    stored = getattr(served.value, "fleet_stored", None)
+    return served.age if stored is None else max(served.age, clock.timer() - stored)
+
+
+def _scan_fleet(layer: _Layer, name: str, key, store: cache.BoundedCache):
+    """``(FleetScan, ScanState)`` for a scan to start or refresh with a fleet, after taking a
+    newer finished result from Redis into the L1; None without one (no L2, Redis unavailable,
+    a key or results that cannot be shared, or nothing to do: running here or fresh in L1)."""
+    if layer.shared is None or name in _UNSHARED_SCANS:
+        return None
+    with cache.LOCK:
+        if key in layer.running or key in layer.queued:
+            return None
+        served = store.lookup(key)
+    if served is not None and _scan_age(served) < (
+            store.fresh_ttl if served.value.results else EMPTY_SCAN_TTL):
+        return None
+    fleet = shared.FleetScan.of(layer.shared, key)
+    state = None if fleet is None else fleet.state()
+    if state is None:
+        return None
+    if state.entry is not None:
+        stored = shared.entry_head(state.entry)[0]
+        with _ADOPT_LOCK:  # N sessions of a cold replica decode it once
+            have = _scan_stored(store.lookup(key))
+            if have is None or stored > have:
+                done = _scan_from_entry(name, list(key[1]), state.entry)
+                if done is not None:
+                    store.put(key, done)
+    return fleet, state
+
+
+def _scans_leading(layer: _Layer) -> int:
+    """Running scans that hold a slot (a follower of another replica's scan holds none)."""
+    return sum(1 for job in layer.running.values() if not getattr(job, "following", False))
+
+
 def scan(name: str, fn: Callable[[str], Any], symbol_list: Iterable[str], *,
          task_timeout: float | None = None, **params: Any) -> ScanJob:
     """Start or join the shared scan ``name`` over ``symbol_list`` (validated, capped at
@@ -682,6 +860,7 @@ def scan(name: str, fn: Callable[[str], Any], symbol_list: Iterable[str], *,
     key = (name, tuple(good), tuple(sorted(params.items())))
     store = layer.caches["scan"]
     timeout = task_timeout or 2 * layer.settings.upstream_timeout
+    fleet = _scan_fleet(layer, name, key, store)  # None in one process: the local path only
     with cache.LOCK:
         running = layer.running.get(key) or layer.queued.get(key, (None,))[0]
         served = store.lookup(key)
@@ -691,10 +870,12 @@ def scan(name: str, fn: Callable[[str], Any], symbol_list: Iterable[str], *,
             return last or running
         # a scan where every symbol failed is retried soon, not served for the whole TTL
         fresh_for = store.fresh_ttl if served is None or served.value.results else EMPTY_SCAN_TTL
-        if served is not None and served.age < fresh_for:
+        if served is not None and _scan_age(served) < fresh_for:
             store.hits += 1
             return served.value
-        job = ScanJob(name, good, timeout)
+        job = ScanJob(name, good, timeout) if fleet is None else FleetScanJob(
+            name, good, timeout, fleet[0], store, baseline=_scan_stored(served),
+            following=fleet[1].led)
         store.misses += 1
         store.upstream_calls += 1
 
@@ -707,7 +888,9 @@ def scan(name: str, fn: Callable[[str], Any], symbol_list: Iterable[str], *,
 
     task = (lambda sym: fn(sym, **params)) if params else fn
     with cache.LOCK:
-        if len(layer.running) >= _scan_slots() or layer.queued:
+        if getattr(job, "following", False):  # another replica runs it: follow, no slot
+            layer.running[key] = job
+        elif _scans_leading(layer) >= _scan_slots() or layer.queued:
             # no free slot (or memory pressure): wait in line, visibly (scan_queue_position)
             if len(layer.queued) >= MAX_QUEUED_SCANS:
                 if last is not None:
@@ -743,7 +926,7 @@ def start_queued_scans() -> int:
     layer = _get()
     started = []
     with cache.LOCK:
-        while layer.queued and len(layer.running) < _scan_slots():
+        while layer.queued and _scans_leading(layer) < _scan_slots():
             key = next(iter(layer.queued))
             job, task, on_done = layer.queued.pop(key)
             job.queued = False
@@ -776,7 +959,19 @@ def scan_known(name: str, symbol_list: Iterable[str], **params: Any) -> bool:
         if key in layer.running or key in layer.queued:
             return True
         served = layer.caches["scan"].lookup(key)
-        return served is not None and served.age < layer.caches["scan"].fresh_ttl
+        if served is not None and _scan_age(served) < layer.caches["scan"].fresh_ttl:
+            return True
+    # with a fleet: another replica runs it, or its fresh result is in Redis
+    fleet = shared.FleetScan.of(layer.shared, key) if name not in _UNSHARED_SCANS else None
+    state = None if fleet is None else fleet.state()
+    if state is None:
+        return False
+    if state.led:
+        return True
+    if state.entry is None:
+        return False
+    stored, fresh = shared.entry_head(state.entry)
+    return clock.timer() - stored < fresh
 
 
 def known(symbol: str) -> bool:

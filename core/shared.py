@@ -50,9 +50,21 @@ Politeness
     :class:`FleetRateLimiter` replaces the process-wide :class:`~core.cache.RateLimiter`: a
     per-second counter in Redis (``rate_per_sec`` calls per wall-clock second for the whole
     fleet) and one shared back-off key (a rate limit seen by any replica pauses all); on a
-    Redis error it falls back to the process-wide bucket. Scans are NOT run once per fleet:
-    every replica runs its own scan, but the chains and quotes it fetches come through the L2,
-    so the upstream sees each key once per TTL.
+    Redis error it falls back to the process-wide bucket.
+
+Fleet scans (:class:`FleetScan`, used by :func:`core.fetch.scan`)
+    A scan key (name, symbols, params) runs on ONE replica at a time: the one that takes
+    ``lock:scan:<key>`` (token + :data:`SCAN_LOCK_S` expiry, renewed every
+    :data:`SCAN_POLL_S` while it runs, released at the end) runs it, publishes its progress
+    (``<key>:progress``: completed / total, lives as long as the lock) and, when done, the
+    finished scan as an L2 entry under ``od:<schema>:scan:<key>`` (fresh: the scan cache's fresh
+    TTL, or the empty-scan retry; Redis TTL: its hard max age). Other replicas follow: their
+    job reads progress and, once the lock is gone, the newer result from Redis (polling every
+    :data:`SCAN_POLL_S`); a lock gone with no newer result (the leader died: its lock
+    expired) is taken by a follower, which runs the scan itself. A result the codec cannot
+    encode is published as ``{"state": "local"}`` progress: followers then run it themselves
+    (logged once per scan name). Redis unreachable: every replica scans on its own, as in one
+    process.
 """
 
 from __future__ import annotations
@@ -111,39 +123,45 @@ _RATE = "local b = redis.call('PTTL', KEYS[1]) if b > 0 then return -b end " \
 
 # --- values <-> bytes (never pickle) -----------------------------------------------------------
 
-def _frame_to_ipc(frame: pd.DataFrame) -> bytes:
-    table = pa.Table.from_pandas(frame, preserve_index=True)
-    dtypes = {str(c): str(t) for c, t in frame.dtypes.items()}
-    meta = dict(table.schema.metadata or {})
-    meta[codec.DTYPES_KEY] = json.dumps(dtypes).encode()
-    return _ipc(table.replace_schema_metadata(meta))
-
-
-def _ipc(table: pa.Table) -> bytes:
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue().to_pybytes()
-
-
-def _ipc_to_frame(data: bytes) -> pd.DataFrame:
-    with pa.ipc.open_stream(pa.py_buffer(data)) as reader:
-        return codec.table_to_frame(reader.read_all())
+_frame_to_ipc = codec.frame_to_ipc  # a frame with its index, dtypes restored on the way back
+_ipc_to_frame = codec.ipc_to_frame
 
 
 def encode_value(value: Any) -> tuple[str, bytes] | None:
     """``(kind, payload)`` for a value the L2 may hold, or None (kept in L1 only).
 
     kinds: ``chain`` (Arrow IPC, :func:`core.codec.chain_to_ipc`), ``frame`` (Arrow IPC with
-    the index), ``json`` (:func:`core.codec.dumps`)."""
+    the index), ``json`` (:func:`core.codec.dumps`), ``parts`` (tagged JSON whose frames and
+    series travel as Arrow IPC streams next to it, :func:`core.codec.dumps_parts`: e.g. a
+    scan's CommandRows with their card's bars)."""
     try:
         if isinstance(value, Chain):
             return "chain", codec.chain_to_ipc(value)
         if isinstance(value, pd.DataFrame):
             return "frame", _frame_to_ipc(value)
-        return "json", codec.dumps(value).encode()
+        text, frames = codec.dumps_parts(value)
+        if not frames:
+            return "json", text.encode()
+        return "parts", _join([text.encode(), *frames])
     except (TypeError, ValueError, pa.ArrowException):
         return None
+
+
+def _join(parts: list[bytes]) -> bytes:
+    """Several byte strings as one: their count (4 bytes), then each length (8) and bytes."""
+    out = [struct.pack(">I", len(parts))]
+    for part in parts:
+        out += [struct.pack(">Q", len(part)), part]
+    return b"".join(out)
+
+
+def _split(data: bytes) -> list[bytes]:
+    (n,), pos, parts = struct.unpack(">I", data[:4]), 4, []
+    for _ in range(n):
+        (size,) = struct.unpack(">Q", data[pos:pos + 8])
+        parts.append(data[pos + 8:pos + 8 + size])
+        pos += 8 + size
+    return parts
 
 
 def decode_value(kind: str, payload: bytes) -> Any:
@@ -153,6 +171,9 @@ def decode_value(kind: str, payload: bytes) -> Any:
         return _ipc_to_frame(payload)
     if kind == "json":
         return codec.loads(payload)
+    if kind == "parts":
+        text, *frames = _split(payload)
+        return codec.loads_parts(text, frames)
     raise ValueError(f"shared cache: unknown kind {kind!r}")
 
 
@@ -550,3 +571,123 @@ def status_text(status: dict | None) -> str:
             f"{status['replicas']} replica{'s' if status['replicas'] != 1 else ''}, "
             f"{'n/a' if sessions is None else sessions} sessions · this replica "
             f"{status['replica']}")
+
+
+# --- fleet scans ---------------------------------------------------------------------------------
+
+SCAN_LOCK_S = 15.0    # a scan leader's lock expiry (s); renewed every SCAN_POLL_S while it runs
+SCAN_POLL_S = 0.25    # how often a leader publishes progress and a follower reads it (s)
+
+
+@dataclasses.dataclass
+class ScanState:
+    """What Redis says about one scan key: the finished result's L2 entry (bytes; decode with
+    :func:`unpack`, read its times with :func:`entry_head`) and whether a leader holds it."""
+
+    entry: bytes | None
+    led: bool
+
+
+def entry_head(blob: bytes) -> tuple[float, float]:
+    """``(stored, fresh)`` of an L2 entry, from its header only (no payload decoded)."""
+    (n,) = struct.unpack(">I", blob[:4])
+    head = json.loads(blob[4:4 + n])
+    return float(head["stored"]), float(head["fresh"])
+
+
+class FleetScan:
+    """One scan key's fleet side, for one job of one replica (see the module docstring).
+    Every method degrades: a Redis error marks the L2 unavailable and answers as if this
+    replica were alone (lead, nothing published, no state)."""
+
+    def __init__(self, l2: L2, key: Hashable):
+        text = codec.dumps(key)  # TypeError / ValueError: the key is not shareable
+        self.l2 = l2
+        self.key = f"{PREFIX}scan:{text}"
+        self.progress_key = self.key + ":progress"
+        self.lock_name = f"scan:{text}"
+        self.lock_key = f"{PREFIX}lock:{self.lock_name}"
+        self.token = secrets.token_hex(8)
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @classmethod
+    def of(cls, l2: L2 | None, key: Hashable) -> "FleetScan | None":
+        """The key's fleet side, or None: no L2, Redis unavailable, or a key the codec cannot
+        encode (the scan then runs on this replica, as in one process)."""
+        if l2 is None or not l2.available:
+            return None
+        try:
+            return cls(l2, key)
+        except (TypeError, ValueError):
+            return None
+
+    def _guard(self, call: Callable[[], Any], failed: Any = None) -> Any:
+        try:
+            out = call()
+        except self.l2._redis_mod.RedisError as exc:
+            self.l2._failed(exc)
+            return failed
+        self.l2._ok()
+        return out
+
+    def state(self) -> ScanState | None:
+        """The finished result in Redis and whether a leader runs it (one round trip); None
+        when Redis is unavailable."""
+        if not self.l2.available:
+            return None
+
+        def read():
+            entry, holder = self.l2.client.pipeline(transaction=False) \
+                .get(self.key).get(self.lock_key).execute()
+            return ScanState(entry, holder is not None)
+        return self._guard(read)
+
+    def poll(self) -> tuple[bool, dict] | None:
+        """``(led, progress)`` for a follower (one round trip); None when Redis is
+        unavailable."""
+        if not self.l2.available:
+            return None
+
+        def read():
+            holder, raw = self.l2.client.pipeline(transaction=False) \
+                .get(self.lock_key).get(self.progress_key).execute()
+            return holder is not None, json.loads(raw) if raw else {}
+        return self._guard(read)
+
+    def take(self) -> bool:
+        """Take (or renew) the leader's lock; True while this job holds it (True when Redis
+        is unavailable: the job runs here, as in one process)."""
+        return self.l2.hold(self.lock_name, self.token, SCAN_LOCK_S)
+
+    def publish_progress(self, completed: int, total: int) -> None:
+        """Progress for followers (lives as long as the lock: a dead leader's goes with it)."""
+        body = json.dumps({"state": "running", "completed": completed, "total": total,
+                           "leader": self.l2.replica})
+        with self._lock:
+            if not self._closed and self.l2.available:
+                self._guard(lambda: self.l2.client.set(self.progress_key, body,
+                                                       px=int(SCAN_LOCK_S * 1000)))
+
+    def publish_result(self, payload: Any, stored: float, fresh: float, max_age: float) -> bool:
+        """Write the finished scan (an L2 entry), drop the progress, release the lock. False
+        when ``payload`` cannot be encoded: followers are told to run it themselves."""
+        blob = pack(payload, stored, fresh)
+        with self._lock:
+            self._closed = True
+            if not self.l2.available:
+                return blob is not None
+            pipe = self.l2.client.pipeline(transaction=False)
+            if blob is None:
+                pipe.set(self.progress_key, json.dumps({"state": "local"}),
+                         px=int(SCAN_LOCK_S * 1000))
+            else:
+                pipe.set(self.key, blob, px=max(1, int(max_age * 1000))).delete(self.progress_key)
+            self._guard(pipe.execute)
+            self.release()
+        if blob is not None:
+            self.l2._count("writes")
+        return blob is not None
+
+    def release(self) -> None:
+        self._guard(lambda: self.l2._release(keys=[self.lock_key], args=[self.token]))
