@@ -101,3 +101,11 @@ def test_a_scan_with_no_results_is_retried_soon(upstream):
     retry = fetch.scan("oi", nearest_oi, ["AAPL", "MSFT"])
     assert retry is not failed
     assert retry.wait(10) and set(retry.results) == {"AAPL", "MSFT"}
+
+
+def test_without_a_shared_cache_a_scan_is_the_one_process_job(upstream):
+    assert fetch._get().shared is None
+    job = fetch.scan("oi", nearest_oi, ["AAPL"])
+    assert type(job) is fetch.ScanJob  # not a FleetScanJob: no Redis, no fleet lock
+    assert job.wait(10) and not hasattr(job, "fleet_stored")
+    assert fetch.scan_known("oi", ["AAPL"]) and not fetch.scan_known("oi", ["MSFT"])
