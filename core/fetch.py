@@ -733,6 +733,7 @@ class FleetScanJob(ScanJob):
                 return "adopted"
             elif self.fleet.take():
                 self._seen = 0
+                self.fleet.count_run(self.name)
                 return "lead"
             if time.monotonic() > deadline:
                 log.warning("scan %s: the fleet's leader is too slow; scanning here", self.name)

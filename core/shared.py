@@ -250,6 +250,7 @@ class L2:
         self._lock = threading.Lock()
         self.hits = self.misses = self.stale_served = self.writes = self.waits = 0
         self.upstream_calls = self.errors = self.not_shared = 0
+        self.scans_led = 0  # fleet scans this replica ran as the leader
         self._stop = threading.Event()
         self._beat: threading.Thread | None = None
 
@@ -454,7 +455,8 @@ class L2:
         with self._lock:
             local = {"hits": self.hits, "misses": self.misses, "stale_served": self.stale_served,
                      "writes": self.writes, "waits": self.waits, "errors": self.errors,
-                     "upstream_calls": self.upstream_calls, "not_shared": self.not_shared}
+                     "upstream_calls": self.upstream_calls, "not_shared": self.not_shared,
+                     "scans_led": self.scans_led}
         out = {"configured": True, "url": redacted(self.url), "replica": self.replica,
                "schema": SCHEMA, "available": False, "error": self.last_error, "local": local}
         if not self.available:
@@ -691,3 +693,25 @@ class FleetScan:
 
     def release(self) -> None:
         self._guard(lambda: self.l2._release(keys=[self.lock_key], args=[self.token]))
+
+    def count_run(self, name: str) -> None:
+        """Count one run of scan ``name`` in the fleet (``<prefix>scans``: name -> runs; scan
+        names are the pages' constants, so the hash stays small)."""
+        self.l2._count("scans_led")
+        self._guard(lambda: self.l2.client.hincrby(SCAN_RUNS, name, 1))
+
+
+SCAN_RUNS = PREFIX + "scans"  # hash: scan name -> runs led in the whole fleet
+
+
+def scan_runs(l2: L2) -> dict[str, int]:
+    """How many times each scan ran in the fleet (every replica's leads together); {} when
+    Redis is unavailable."""
+    if not l2.available:
+        return {}
+    try:
+        raw = l2.client.hgetall(SCAN_RUNS)
+    except l2._redis_mod.RedisError as exc:
+        l2._failed(exc)
+        return {}
+    return {k.decode(): int(v) for k, v in raw.items()}

@@ -117,6 +117,7 @@ def test_two_replicas_run_one_scan_and_the_follower_sees_its_progress(l2_env):
     _same_results(lead.results, results)
     assert {r["pid"] for r in results.values()} == {os.getpid()}  # computed by the leader
     assert _calls(l2_env) == {s: 1 for s in SYMS}  # each task ran once in the fleet
+    assert shared.scan_runs(fetch._get().shared) == {"gated": 1}
     c = _client(l2_env)
     try:  # released at the end; the result is in Redis for the scan cache's hard max age
         assert c.get(_lock_key(_scan_key("gated", SYMS))) is None
@@ -153,6 +154,7 @@ def test_a_dead_leader_s_lock_expires_and_a_follower_takes_over(l2_env, monkeypa
     assert {r["pid"] for r in follower.results.values()} == {os.getpid()}
     # what the dead leader had started is run again by the new one, once
     assert _calls(l2_env) == {SYMS[0]: 2, SYMS[1]: 2, SYMS[2]: 2}
+    assert shared.scan_runs(fetch._get().shared) == {"gated": 2}  # the dead one's, then ours
     c = _client(l2_env)
     try:
         assert c.get(shared.key_text("scan", _scan_key("gated", SYMS))) is not None

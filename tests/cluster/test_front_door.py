@@ -91,6 +91,27 @@ def test_a_live_page_renders_through_haproxy_and_the_panel_shows_the_fleet(fleet
         c.close()
 
 
+def test_the_command_center_on_both_replicas_runs_one_scan(fleet):
+    """Two users on different replicas open the Command Center at once: its watchlist scan
+    runs on ONE replica (the fleet's scan counter moves by one) and both pages render."""
+    runs_key = b"od:*:scans"
+    c = fleet.redis.client()
+    try:
+        def runs() -> int:
+            keys = list(c.scan_iter(match=runs_key))
+            return sum(int(c.hget(k, "command") or 0) for k in keys)
+        before = runs()
+        with cf.ThreadPoolExecutor(2) as pool:
+            both = list(pool.map(lambda name: session(fleet, "Command_Center", cookie=name),
+                                 ["r1", "r2"]))
+        assert {s.response_headers.get("x-replica") for s in both} == {"r1", "r2"}
+        for s in both:
+            assert s.first_run.ok, (s.first_run.exceptions, s.first_run.errors)
+        assert runs() == before + 1
+    finally:
+        c.close()
+
+
 def test_redis_stopped_pages_still_render_and_the_panel_says_so_then_it_recovers(fleet):
     fleet.redis.stop()
     try:
