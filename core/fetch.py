@@ -855,6 +855,9 @@ def scan(name: str, fn: Callable[[str], Any], symbol_list: Iterable[str], *,
     finished one. After the fresh TTL the cached result keeps being served while one refresh
     runs; it is replaced when that refresh finishes. ``fn(symbol, **params)`` must be pure and
     fetch through this module (so upstream calls stay shared, cached and rate-limited).
+    With a shared cache (an L2) the job is a :class:`FleetScanJob`: the scan runs on one
+    replica of the fleet and the others follow its progress and serve its result (a finished
+    result found in Redis is served at once, a stale one while one refresh runs somewhere).
     """
     layer = _get()
     good, _ = symbols.validate_many(symbol_list, cap=layer.settings.max_watchlist)
@@ -952,7 +955,9 @@ def scan_queue_position(job: ScanJob) -> int | None:
 
 def scan_known(name: str, symbol_list: Iterable[str], **params: Any) -> bool:
     """True when :func:`scan` with these arguments would join or serve an existing scan (costs
-    nothing upstream): running, waiting, or cached and fresh. Used for per-session budgets."""
+    nothing upstream): running, waiting, or cached and fresh — here or, with a shared cache,
+    anywhere in the fleet (led by another replica, or fresh in Redis). Used for per-session
+    budgets."""
     layer = _get()
     good, _ = symbols.validate_many(symbol_list, cap=layer.settings.max_watchlist)
     key = (name, tuple(good), tuple(sorted(params.items())))

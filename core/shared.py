@@ -9,8 +9,8 @@ loader, and writes what it ``put``\\ s through :meth:`L2.store`.
 What is shared
     The caches named in :data:`SHARED_CACHES` (``quote``, ``expirations``, ``chain``,
     ``history``, ``short_volume``): the ones that cost an upstream call. ``derived`` (CPU work
-    on a chain version), ``scan`` (a live :class:`~core.fetch.ScanJob`), ``not_found`` and
-    ``recorded`` (local disk) stay per process. Within a shared cache a value is shared only if
+    on a chain version), ``not_found`` and ``recorded`` (local disk) stay per process; a
+    ``scan`` is shared its own way (one run per fleet: "Fleet scans" below). Within a shared cache a value is shared only if
     it can be encoded without pickle (:func:`encode_value`): a :class:`~core.schema.Chain` as
     Arrow IPC bytes (:func:`core.codec.chain_to_ipc`), a DataFrame as Arrow IPC bytes with its
     index (tz-aware times and dtypes restored), anything :func:`core.codec.encode` accepts
