@@ -10,11 +10,13 @@ What is shared
     The caches named in :data:`SHARED_CACHES` (``quote``, ``expirations``, ``chain``,
     ``history``, ``short_volume``): the ones that cost an upstream call. ``derived`` (CPU work
     on a chain version), ``not_found`` and ``recorded`` (local disk) stay per process; a
-    ``scan`` is shared its own way (one run per fleet: "Fleet scans" below). Within a shared cache a value is shared only if
-    it can be encoded without pickle (:func:`encode_value`): a :class:`~core.schema.Chain` as
-    Arrow IPC bytes (:func:`core.codec.chain_to_ipc`), a DataFrame as Arrow IPC bytes with its
-    index (tz-aware times and dtypes restored), anything :func:`core.codec.encode` accepts
-    (Quote, KeyLevels, dates, tuples, dicts, numbers, strings) as tagged JSON. Anything else
+    ``scan`` is shared its own way (one run per fleet: "Fleet scans" below). Within a shared
+    cache a value is shared only if it can be encoded without pickle (:func:`encode_value`):
+    a :class:`~core.schema.Chain` as Arrow IPC bytes (:func:`core.codec.chain_to_ipc`), a
+    DataFrame as Arrow IPC bytes with its index (tz-aware times and dtypes restored), anything
+    :func:`core.codec.encode` accepts (Quote, KeyLevels, analytics dataclasses, dates, tuples,
+    dicts, numbers, strings) as tagged JSON, with any frames inside as Arrow IPC next to it
+    (kind ``parts``). Anything else
     (e.g. the FINRA short-volume table if it is not a frame, an unknown object) is L1 only.
     A shared store must never execute what it reads: nothing here unpickles.
 
@@ -92,7 +94,7 @@ from core.schema import Chain, Quote
 log = logging.getLogger(__name__)
 
 SHARED_CACHES = ("quote", "expirations", "chain", "history", "short_volume")
-FORMAT = 1
+FORMAT = 2  # 2: the "parts" kind (JSON + Arrow IPC frames) and fleet scan entries
 SCHEMA = "v{}.{}.{}".format(FORMAT, codec.VERSION, hashlib.sha1(json.dumps(
     [[f.name for f in dataclasses.fields(c)] for c in (Chain, Quote, KeyLevels)]).encode())
     .hexdigest()[:8])
