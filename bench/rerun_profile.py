@@ -267,6 +267,7 @@ def measure(n: int, window: float, full_reruns: int, every: int,
         load0 = os.getloadavg()
         client = asyncio.run(_drive(replica.base, n, window, full_reruns, control, dump, cpu_of))
         load1 = os.getloadavg()
+        rss_end = proc.memory_info().rss
         runs = json.loads(dump.read_text())
     finally:
         replica.stop()
@@ -281,7 +282,7 @@ def measure(n: int, window: float, full_reruns: int, every: int,
     return {"at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "load_average_start": [round(x, 2) for x in load0],
             "load_average_end": [round(x, 2) for x in load1],
-            "sessions": n, "window_s": window, "full_reruns_per_session": full_reruns,
+            "rss_mb_end": round(rss_end / 2**20, 1), "sessions": n, "window_s": window, "full_reruns_per_session": full_reruns,
             "profile_every": every, "ttls": TTLS,
             "post_script_gc": "config" if post_script_gc is None else post_script_gc, **client, "pages": pages}
 
