@@ -19,6 +19,8 @@ following their fragments' ``run_every``; after a settle the counters are reset 
 ``--window`` s every session also sends ``--full-reruns`` full reruns (as a widget interaction
 does, at staggered times). Then the server dumps its counters; the bench writes
 ``bench/results/rerun_profile.json`` (one entry per ``--tag``) and prints a table.
+``--post-script-gc true|false`` overrides Streamlit's ``runner.postScriptGC`` (a full
+``gc.collect()`` after every run; ``.streamlit/config.toml`` turns it off) to measure it.
 """
 
 from __future__ import annotations
