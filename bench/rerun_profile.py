@@ -232,11 +232,18 @@ async def _drive(base: str, n: int, window: float, full_reruns: int, control: pa
     wall, cpu = time.monotonic() - t0, cpu_of() - cpu0
     await asyncio.to_thread(_command, control, f"dump {dump}", dump)
     frag_exc = [e for s in sessions for e in s.background.exceptions]
+    latency = {}  # page -> fragment refresh seconds (auto-rerun sent -> that run finished)
+    for s in sessions:
+        latency.setdefault(s.page_name, []).extend(s.fragment_seconds)
     await ws_client.close_all(sessions)
     return {"wall_s": round(wall, 1), "process_cpu_s": round(cpu, 2),
             "process_cpu_per_wall_s": round(cpu / wall, 3),
             "exceptions": exceptions + frag_exc,
-            "fragment_runs_seen_by_clients": sum(s.fragment_runs for s in sessions)}
+            "fragment_runs_seen_by_clients": sum(s.fragment_runs for s in sessions),
+            "fragment_refresh_s": {p: {"n": len(v), "p50": _ms(v, 0.5) and _ms(v, 0.5) / 1000,
+                                       "p95": _ms(v, 0.95) and _ms(v, 0.95) / 1000,
+                                       "max": max(v, default=None)}
+                                   for p, v in latency.items()}}
 
 
 def measure(n: int, window: float, full_reruns: int, every: int,
@@ -326,6 +333,7 @@ def main(argv: list[str] | None = None) -> dict:
         for row in p["top_cumulative"][:12]:
             print(f"  {row['cum_ms']:8.1f} {row['own_ms']:8.1f} {row['calls_per_run']:7.0f}  "
                   f"{row['function']}")
+    print("fragment refresh (s):", json.dumps(result["fragment_refresh_s"]))
     print(f"\nwrote {path}")
     return result
 
