@@ -556,7 +556,24 @@ def short_volume(symbol: str) -> dict | None:
 
 # --- derived results ---------------------------------------------------------------------------
 
+class Content:
+    """A :func:`derived` source named by what it holds: a frame whose cache entry carries no
+    version of its own (history bars). Its key is (rows, columns, the sum of pandas' 64-bit
+    row hashes of values and index), so equal bars share one result and a refreshed frame
+    with any changed value gets a new one. Costs one hash pass over the frame per call
+    (~0.3 ms for a day of 5-minute bars). ``frame`` is the shared, read-only frame."""
+
+    __slots__ = ("frame", "key")
+
+    def __init__(self, frame: pd.DataFrame):
+        self.frame = frame
+        self.key = ("content", len(frame), tuple(map(str, frame.columns)),
+                    int(pd.util.hash_pandas_object(frame, index=True).sum()))
+
+
 def _source_key(source: Any):
+    if isinstance(source, Content):
+        return source.key
     if isinstance(source, Chain):
         return ("chain", source.symbol, source.expiry, source.as_of, source.priced_at,
                 len(source.frame))

@@ -13,9 +13,9 @@ import functools
 import streamlit as st
 
 from core import fetch, symbols
-from core.analytics import dashboard, exposure, levels, scans
+from core.analytics import dashboard, levels, scans
 from core.errors import DataError
-from core.ui import charts, charts_scan, layout, session, widgets
+from core.ui import charts, charts_scan, figures, layout, session, widgets
 from core.ui import history as history_ui
 
 WATCH_TASK = functools.partial(dashboard.watch_task, source=fetch)
@@ -77,8 +77,24 @@ UNUSUAL_COLUMNS = {
 
 
 
-def gex_table(chain):
-    return exposure.gex_by_strike(chain.frame, chain.spot)
+def price_context(bars: fetch.Content, intraday: bool) -> dashboard.PriceContext:
+    """The bars' overlays, previous day and opening range: once per bars version."""
+    return fetch.derived("trading.price_context", _price_context, bars, intraday=intraday)
+
+
+def _price_context(bars: fetch.Content, *, intraday: bool) -> dashboard.PriceContext:
+    return dashboard.price_context(bars.frame, intraday)
+
+
+def most_active(chain):
+    return levels.most_active(chain.frame, 3)
+
+
+def price_figure(bars: fetch.Content, kl, *, title: str, intraday: bool):
+    """The price chart of one (bars, key levels) version (shared: core.ui.figures)."""
+    ctx = price_context(bars, intraday)
+    return charts_scan.intraday_chart(bars.frame, title=title, levels=price_lines(kl, ctx),
+                                      overlays=ctx.overlays, intraday=intraday)
 
 
 def fmt(value, spec: str = ",.2f", none: str = "none") -> str:
@@ -183,27 +199,25 @@ with layout.page("trading") as page:
             layout.show_error(exc)
             return
         layout.freshness_badge(q, chain)
-        ctx = dashboard.price_context(bars, intraday)
-        banner(sym, q, kl, ctx, levels.most_active(chain.frame, 3), tf)
+        bars = fetch.Content(bars)  # versioned by content: the derived values below share it
+        ctx = price_context(bars, intraday)
+        banner(sym, q, kl, ctx, fetch.derived("trading.most_active", most_active, chain), tf)
         layout.flags_caption(chain)
 
         left, right = st.columns([3, 2])
         with left:
             lines = price_lines(kl, ctx)
             overlays = " · ".join(ctx.overlays) or "none"
-            layout.chart(charts_scan.intraday_chart(
-                bars, title=f"{sym} · {tf} bars · option levels of {expiry:%d %b}",
-                levels=lines, overlays=ctx.overlays, intraday=intraday),
+            layout.chart(figures.shared(
+                "trading.price", price_figure, bars, kl,
+                title=f"{sym} · {tf} bars · option levels of {expiry:%d %b}", intraday=intraday),
                 levels=lines, caption=f"Overlays: {overlays} (VWAP resets each session; "
                                       "EMAs of daily closes).")
         with right:
-            table = fetch.derived("trading.gex_by_strike", gex_table, chain)
-            gl = charts.key_level_lines(kl, ("spot", "zero_gamma", "call_wall_gamma",
-                                             "put_wall_gamma"))
-            layout.chart(charts.legend_below(charts.net_bars(
-                table["strike"], table["net_gex"], levels=gl,
-                title=f"Net GEX by strike · {expiry:%d %b} (calls +, puts −)"), rows=2,
-                y=-0.24),
+            kinds = ("spot", "zero_gamma", "call_wall_gamma", "put_wall_gamma")
+            gl = charts.key_level_lines(kl, kinds)
+            layout.chart(figures.gex_bars(
+                chain, kl, kinds, title=f"Net GEX by strike · {expiry:%d %b} (calls +, puts −)"),
                          levels=gl, caption="GEX = Γ × OI × 100 × S² × 0.01 ($ per 1 % move); "
                                             f"{s.max_strikes} strikes nearest spot.")
 
@@ -214,9 +228,9 @@ with layout.page("trading") as page:
             if wide.empty:
                 st.info("No GEX to map for these expiries.", icon=":material/info:")
             else:
-                layout.chart(charts.heatmap(wide, spot=q.price,
-                                            title=f"Net GEX heatmap · {len(wide.columns)} "
-                                                  f"expiries × {len(wide)} strikes"),
+                layout.chart(figures.gex_heatmap(heat_chains, q, strikes=s.max_strikes,
+                                                 title=f"Net GEX heatmap · {len(wide.columns)} "
+                                                       f"expiries × {len(wide)} strikes"),
                              caption="Green: dealers long gamma (calls), red: short gamma "
                                      "(puts), $ per 1 % move; blank = strike not listed.")
         with right:
@@ -257,7 +271,9 @@ with layout.page("trading") as page:
             st.info(f"Still scanning: {job.completed}/{job.total} done; showing those ready.",
                     icon=":material/hourglass_top:")
         if rows:
-            st.dataframe(dashboard.watch_table(rows), hide_index=True, width="stretch",
+            # built once per set of rows (the shared scan's results) for every session
+            table = fetch.derived("trading.watch_table", dashboard.watch_table, tuple(rows))
+            st.dataframe(table, hide_index=True, width="stretch",
                          column_config=WATCH_COLUMNS, height=38 + 35 * len(rows))
         if job.skipped:
             st.warning(f"Skipped {len(job.skipped)} of {job.total}:  \n"

@@ -12,10 +12,9 @@ from __future__ import annotations
 import streamlit as st
 
 from core import clock, fetch, symbols
-from core.analytics import exposure, levels, zero_dte
+from core.analytics import exposure, zero_dte
 from core.errors import DataError
-from core.schema import chain_notes
-from core.ui import charts, charts_0dte, layout
+from core.ui import charts, figures, layout
 
 DEFAULT_INDEXES = ("SPY", "QQQ", "^SPX", "IWM")
 CHART_LEVELS = ("spot", "zero_gamma", "max_pain", "em_upper", "em_lower")
@@ -131,12 +130,8 @@ def show_column(sym: str, data: dict) -> None:
                  "↓ below).")
     else:
         st.caption(f"No level within {zero_dte.ALERT_PCT}% of price.")
-    table = fetch.derived("zero_dte.by_strike", lambda c: levels.by_strike(c.frame), chain)
-    lines = charts.key_level_lines(kl, CHART_LEVELS)
-    layout.chart(charts_0dte.compact_strike_bars(table["strike"], table["call_volume"],
-                                                 table["put_volume"],
-                                                 title=f"{sym} · volume by strike",
-                                                 levels=lines))
+    # one figure per chain version, shared by every session (core.ui.figures)
+    layout.chart(figures.volume_column(chain, kl, CHART_LEVELS, title=f"{sym} · volume by strike"))
 
 
 def live_section(indexes: tuple[str, ...]) -> None:
@@ -187,7 +182,7 @@ def live_section(indexes: tuple[str, ...]) -> None:
                "Lines: " + " · ".join(f"**{charts.LEVELS[k][0]}** ({charts.LEVELS[k][3]}) — "
                                       f"{charts.LEVELS[k][1]}" for k in CHART_LEVELS))
     for sym, data in good.items():
-        st.caption(f"Data notes, {sym}: " + " · ".join(chain_notes(data["chain"])))
+        st.caption(f"Data notes, {sym}: " + " · ".join(layout.data_notes(data["chain"])))
 
 
 with layout.page("zero_dte") as page:

@@ -13,10 +13,9 @@ import pandas as pd
 import streamlit as st
 
 from core import clock, fetch, symbols
-from core.analytics import exposure, levels, zero_dte
+from core.analytics import exposure, zero_dte
 from core.errors import DataError
-from core.schema import chain_notes
-from core.ui import charts, charts_0dte, layout, widgets
+from core.ui import charts, figures, layout, widgets
 
 CHART_LEVELS = ("spot", "zero_gamma", "call_wall_gamma", "put_wall_gamma", "call_wall_oi",
                 "put_wall_oi", "max_pain", "volume_pivot", "em_upper", "em_lower")
@@ -119,13 +118,11 @@ def index_section(index: str) -> None:
             f":orange-badge[:material/notifications_active: {charts.LEVELS[a.level][0]} "
             f"{a.value:,.2f} · {a.distance_pct:.2f}% {a.side}]" for a in alerts),
             help=f"Levels within {zero_dte.ALERT_PCT}% of price.")
-    volume = fetch.derived("zero_dte.by_strike", lambda ch: levels.by_strike(ch.frame), chain)
-    gex = fetch.derived("zero_dte.gex_by_strike",
-                        lambda ch: exposure.gex_by_strike(ch.frame, ch.spot), chain)
     lines = charts.key_level_lines(kl, CHART_LEVELS)
     price_label = "today" if status.state == "open" else "last session"  # 5-min bars
-    layout.chart(charts_0dte.price_volume_gex(
-        bars, volume, gex, spot=kl.spot, levels=lines, move=zero_dte.expected_range(kl).move,
+    # one figure per (chain, bars) version, shared by every session (core.ui.figures)
+    layout.chart(figures.index_chart(
+        chain, kl, bars, CHART_LEVELS,
         title=f"{index} · price ({price_label}, 5-min), volume and net GEX by strike · "
               f"{choice.label}"), levels=lines,
         caption="Volume: contracts traded today, calls right (green), puts left (red). Net "
@@ -145,7 +142,7 @@ def index_section(index: str) -> None:
         column_config={"price": st.column_config.NumberColumn(format="%.2f"),
                        "vs spot %": st.column_config.NumberColumn(
                            format="%+.2f%%", help="(level − spot) / spot × 100")})
-    notes = chain_notes(chain)
+    notes = layout.data_notes(chain)
     if notes:
         st.caption("Data notes: " + " · ".join(notes))
 

@@ -303,10 +303,16 @@ def chart(fig, *, levels=(), key: str | None = None, caption: str | None = None)
         st.caption(text)
 
 
+def data_notes(chain: Chain) -> list[str]:
+    """:func:`core.schema.chain_notes` of ``chain``, once per chain version for every session
+    (shared, read-only)."""
+    return fetch.derived("chain_notes", chain_notes, chain)
+
+
 def flags_caption(chain: Chain) -> None:
     """The chain's data notes as one caption line (:func:`core.schema.chain_notes`: where its IVs
     come from, how old its option quotes are, which spot, then its data-quality flags)."""
-    notes = chain_notes(chain)
+    notes = data_notes(chain)
     if notes:
         st.caption(" · ".join(notes))
 
