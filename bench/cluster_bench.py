@@ -23,7 +23,8 @@ fragment refresh (the oldest auto-rerun still waiting -> the next fragment run f
 p50/p95, CPU per core (psutil over the
 window), total RSS (replicas + redis + haproxy), upstream calls in the window (fleet-wide:
 summed over replicas; from bench/serve.py's provider counter) and the most calls any one key
-took, and the bench process's own CPU (the load generator shares the two cores); sessions whose
+took, fragment refreshes timed inside the servers (request received -> run finished,
+bench/serve.py) next to the clients' measure, and the bench process's own CPU (the load generator shares the two cores); sessions whose
 first run took over ``OPEN_TIMEOUT`` s count as failed to open. ``--ramp`` stops a set-up after
 the first step where it breaks (:func:`broken`: page-load p95 > 2 s, fragment p95 > 1 s or a
 session that did not open); ``--default-ttls`` runs with the app's TTLs. Results: bench/results/cluster.json (``--quick``: cluster_quick.json).
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import pickle
 import statistics
@@ -120,8 +122,6 @@ def _pct(values, q):
 
 
 def _stats(path: Path) -> dict:
-    import json
-
     if not path.exists():
         return {}
     lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
@@ -131,6 +131,29 @@ def _stats(path: Path) -> dict:
         except ValueError:
             continue
     return {}
+
+
+def _server_fragments(paths, t0: float, t1: float) -> dict:
+    """Fragment refreshes timed inside the servers (bench/serve.py, ``fragments`` of each
+    stats line) between ``t0`` and ``t1``: request received -> run finished, and the event
+    loop's lag before its ``script_finished`` went out."""
+    server, lag = [], []
+    for path in paths:
+        if not Path(path).exists():
+            continue
+        for line in Path(path).read_text().splitlines():
+            try:
+                frags = json.loads(line).get("fragments") or []
+            except ValueError:
+                continue
+            for t, s, g in frags:
+                if t0 <= t <= t1:
+                    server.append(s)
+                    lag.append(g)
+    return {"server_fragment_runs": len(server),
+            "server_fragment_p50_s": _pct(server, 0.5),
+            "server_fragment_p95_s": _pct(server, 0.95),
+            "server_loop_lag_p95_s": _pct(lag, 0.95)}
 
 
 def _procs(pids) -> list[psutil.Process]:
@@ -187,6 +210,7 @@ def _step(base: str, n: int, window: float, concurrency: int, pids, stats_paths)
     t0 = time.time()
     held = asyncio.run(_hold(base, n, window, concurrency))
     wall = time.time() - t0
+    held.update(_server_fragments(stats_paths, t0 + held["open_all_s"], time.time()))
     per_core = psutil.cpu_percent(percpu=True)
     rss = sum(p.memory_info().rss for p in _procs(pids))
     cpu = sum(sum(p.cpu_times()[:2]) - cpu0.get(p.pid, 0.0) for p in _procs(pids))
@@ -204,7 +228,7 @@ def _step(base: str, n: int, window: float, concurrency: int, pids, stats_paths)
                 upstream_calls=calls, max_calls_one_key=max(keys.values(), default=0),
                 keys_called=sum(1 for v in keys.values() if v))
     print(f"  N={n:4d} load p95 {held['page_load_p95_s']} s  fragment p95 "
-          f"{held['fragment_p95_s']} s  cpu {held['cpu_s_per_wall_s']} s/s  rss "
+          f"{held['fragment_p95_s']} s (in the server {held['server_fragment_p95_s']} s)  cpu {held['cpu_s_per_wall_s']} s/s  rss "
           f"{held['total_rss_mb']} MB  upstream {calls}  on {held['replicas']}", flush=True)
     return held
 

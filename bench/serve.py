@@ -23,6 +23,13 @@ Everything else comes from env (so the streamlit flags stay exactly those of ``m
                         Unavailable); ``slow`` = each call waits ``BENCH_FAULT_SLOW`` s (default
                         1.5) and then answers. Calls are counted either way.
 
+With ``BENCH_STATS`` set, fragment refreshes are also timed inside the server (Streamlit 1.67's
+``AppSession``, bench only): for each auto-rerun a session requested, ``server_s`` = request
+received -> that fragment run finished on the script thread (the oldest waiting request of the
+session, as bench/ws_client.py measures on the client side) and ``loop_lag_s`` = finished ->
+its ``script_finished`` handled on the server's event loop (the websocket sends are queued
+there). Each stats line carries the ``fragments`` timed since the previous line.
+
 The stats thread reads only counters (no cache is filled by it) and costs well under 1 MB.
 When the file ``<BENCH_STATS>.gc`` appears it runs one ``gc.collect()`` (and deletes the file):
 the session bench asks for it before each RSS reading, on both variants alike, so that a
@@ -160,6 +167,56 @@ def stats_line() -> dict:
     return line
 
 
+FRAGMENTS: list[tuple[float, float, float]] = []  # (t, server_s, loop_lag_s) since the last line
+_frag_lock = threading.Lock()
+
+
+def time_fragments() -> None:
+    """Time each auto-rerun fragment refresh inside the server (see the module docstring):
+    wraps three methods of Streamlit's ``AppSession`` (private API of 1.67; bench only)."""
+    from streamlit.runtime import app_session
+    from streamlit.runtime.scriptrunner import ScriptRunnerEvent
+
+    cls = app_session.AppSession
+    request, on_event, on_loop = (cls.request_rerun, cls._on_scriptrunner_event,
+                                  cls._handle_scriptrunner_event_on_event_loop)
+    done = ScriptRunnerEvent.FRAGMENT_STOPPED_WITH_SUCCESS
+
+    def request_rerun(self, client_state):
+        if client_state is not None and client_state.is_auto_rerun and \
+                client_state.fragment_id:
+            waiting = self.__dict__.setdefault("_bench_waiting", [])
+            waiting.append(time.perf_counter())
+        return request(self, client_state)
+
+    def on_scriptrunner_event(self, sender, event, *args, **kwargs):
+        if event == done:
+            waiting = self.__dict__.get("_bench_waiting")
+            if waiting:  # requests queued together run together (one finish)
+                self._bench_finished = (time.perf_counter(), time.perf_counter() - waiting[0])
+                waiting.clear()
+        return on_event(self, sender, event, *args, **kwargs)
+
+    def handle_on_loop(self, sender, event, *args, **kwargs):
+        finished = self.__dict__.pop("_bench_finished", None) if event == done else None
+        if finished is not None:
+            at, server_s = finished
+            with _frag_lock:
+                FRAGMENTS.append((time.time(), server_s, time.perf_counter() - at))
+        return on_loop(self, sender, event, *args, **kwargs)
+
+    cls.request_rerun = request_rerun
+    cls._on_scriptrunner_event = on_scriptrunner_event
+    cls._handle_scriptrunner_event_on_event_loop = handle_on_loop
+
+
+def _drain_fragments() -> list[tuple[float, float, float]]:
+    with _frag_lock:
+        out = FRAGMENTS[:]
+        FRAGMENTS.clear()
+    return [(round(t, 3), round(a, 4), round(b, 4)) for t, a, b in out]
+
+
 def _maybe_snapshot(path: str) -> None:
     """With BENCH_TRACEMALLOC on: when ``<stats>.snap`` names a file, dump a tracemalloc
     snapshot there (after a full collection) and delete the request (diagnosis only)."""
@@ -190,7 +247,9 @@ def _stats_loop(path: str, every: float) -> None:
                 last_gc = time.time()
             _maybe_snapshot(path)
             try:
-                out.write(json.dumps(stats_line() | {"gc_at": last_gc}, default=str) + "\n")
+                out.write(json.dumps(stats_line() | {"gc_at": last_gc,
+                                                     "fragments": _drain_fragments()},
+                                     default=str) + "\n")
             except Exception as exc:  # noqa: BLE001 - a bench probe must not kill the server
                 out.write(json.dumps({"t": time.time(), "error": repr(exc)}) + "\n")
             time.sleep(every)
@@ -252,6 +311,7 @@ def main(argv: list[str] | None = None) -> None:
 
         cache_data.install(CountingProvider(layer.provider._inner))
     if os.environ.get("BENCH_STATS"):
+        time_fragments()
         threading.Thread(target=_stats_loop, name="bench-stats", daemon=True,
                          args=(os.environ["BENCH_STATS"],
                                float(os.environ.get("BENCH_STATS_EVERY", "1")))).start()
