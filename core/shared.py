@@ -452,7 +452,8 @@ class L2:
 
     def status(self) -> dict:
         """This replica's L2 view for the memory panel: availability, this process's counters
-        and, when Redis answers, the fleet's (bytes, keys, hit rate, replicas, sessions).
+        and, when Redis answers, the fleet's (bytes, keys, hit rate, replicas, sessions, scans
+        run: ``scan_runs``).
         A dead Redis costs one failed ping per :data:`RETRY_S` at most."""
         with self._lock:
             local = {"hits": self.hits, "misses": self.misses, "stale_served": self.stale_served,
@@ -471,6 +472,7 @@ class L2:
             counts = {k.decode(): int(v) for k, v in self.client.hgetall(PREFIX + "stats").items()}
             replicas = [json.loads(self.client.get(k) or b"{}")
                         for k in self.client.scan_iter(match=PREFIX + "replica:*", count=100)]
+            scans = sum(int(v) for v in self.client.hvals(SCAN_RUNS))
         except self._redis_mod.RedisError as exc:
             self._failed(exc)
             out["error"] = self.last_error
@@ -484,7 +486,7 @@ class L2:
                    keys=keys,
                    hits=hits, misses=misses,
                    hit_rate=hits / (hits + misses) if hits + misses else None,
-                   replicas=len(replicas),
+                   replicas=len(replicas), scan_runs=scans,
                    sessions=sum(s for s in sessions if isinstance(s, int))
                    if any(isinstance(s, int) for s in sessions) else None)
         return out
@@ -574,7 +576,10 @@ def status_text(status: dict | None) -> str:
             + f", hit rate {'n/a' if rate is None else f'{rate:.0%}'} · "
             f"{status['replicas']} replica{'s' if status['replicas'] != 1 else ''}, "
             f"{'n/a' if sessions is None else sessions} sessions · this replica "
-            f"{status['replica']}")
+            f"{status['replica']}"
+            + (f" · scans run once per fleet: {status['scan_runs']} so far, "
+               f"{status.get('local', {}).get('scans_led', 0)} led here"
+               if status.get("scan_runs") is not None else ""))
 
 
 # --- fleet scans ---------------------------------------------------------------------------------

@@ -57,9 +57,10 @@ def test_the_panel_text_says_off_unavailable_or_the_fleet():
     assert shared.status_text(down).startswith("Shared cache unavailable")
     up = {"available": True, "url": "redis://127.0.0.1:1/0", "keys": 12, "bytes": 3 * 2**20,
           "max_bytes": 256 * 2**20, "hit_rate": 0.75, "replicas": 2, "sessions": 9,
-          "replica": "r1"}
+          "replica": "r1", "scan_runs": 7, "local": {"scans_led": 3}}
     text = shared.status_text(up)
     assert "12 keys" in text and "75%" in text and "2 replicas" in text and "9 sessions" in text
+    assert "scans run once per fleet: 7 so far, 3 led here" in text
 
 
 def test_passwords_never_reach_the_panel():

@@ -119,6 +119,9 @@ def test_two_replicas_run_one_scan_and_the_follower_sees_its_progress(l2_env):
     assert {r["pid"] for r in results.values()} == {os.getpid()}  # computed by the leader
     assert _calls(l2_env) == {s: 1 for s in SYMS}  # each task ran once in the fleet
     assert shared.scan_runs(fetch._get().shared) == {"gated": 1}
+    status = fetch.shared_status()  # the memory panel's line
+    assert status["scan_runs"] == 1 and status["local"]["scans_led"] == 1
+    assert "scans run once per fleet: 1 so far, 1 led here" in shared.status_text(status)
     c = _client(l2_env)
     try:  # released at the end; the result is in Redis for the scan cache's hard max age
         assert c.get(_lock_key(_scan_key("gated", SYMS))) is None
