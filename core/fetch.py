@@ -49,6 +49,7 @@ from core.providers import finra, make_provider
 from core.providers.base import INTERVALS, PERIODS, Provider
 from core.schema import STRIKES_CAPPED, Chain, Quote
 from core.schema import RAW_COLUMNS  # the provider answer checks (_checked_chain)
+from core.schema import CATEGORIES as _CATEGORIES  # cached chains keep these as categoricals
 
 log = logging.getLogger(__name__)
 
@@ -438,8 +439,16 @@ def with_greeks(chain: Chain, rate: float) -> Chain:
 
 def compact_chain(chain: Chain) -> Chain:
     """The chain as the cache keeps it: same data, its frame laid out by
-    :func:`core.cache.compact_frame` (consolidated blocks, the shared column Index)."""
-    return dataclasses.replace(chain, frame=cache.compact_frame(chain.frame))
+    :func:`core.cache.compact_frame` (consolidated blocks, the shared column Index), the
+    :data:`core.schema.CATEGORIES` columns as shared categoricals (only when every value is one
+    of the categories: nothing is ever turned into NaN)."""
+    frame = chain.frame
+    cats = {c: pd.Categorical(frame[c].to_numpy(dtype=object), dtype=d)  # d itself, shared
+            for c, d in _CATEGORIES.items()
+            if c in frame and frame[c].dtype is not d and frame[c].isin(d.categories).all()}
+    if cats:
+        frame = frame.assign(**cats)
+    return dataclasses.replace(chain, frame=cache.compact_frame(frame))
 
 
 def cap_strikes(chain: Chain, n: int) -> Chain:
