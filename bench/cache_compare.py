@@ -413,6 +413,9 @@ def summarise(results: dict, budget_mb: float) -> dict:
     if trace:
         targets["accounted_within_10pct_of_measured"] = \
             abs(trace["accounted_vs_measured"] - 1) <= BYTES_TOLERANCE
+    fleet = rows.get("cluster")
+    if fleet and ours:  # two workers on one L2: the fleet calls upstream as one process does
+        targets["cluster_upstream_calls_vs_one_process"] = [fleet["loads"], ours["loads"]]
     budget = rows.get("ours_budget")
     if budget:
         b = budget["budget"]
