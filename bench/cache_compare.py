@@ -477,7 +477,12 @@ def main(argv=None) -> dict | None:
         return None
     print(f"cache_compare: {'quick' if args.quick else 'full'}, budget run at "
           f"{args.budget_mb:g} MB", flush=True)
-    results = {name: run(name, n_keys, args.budget_mb) for name in args.only or STRATEGIES}
+    from cluster.services import find_binary
+    names = [n for n in args.only or STRATEGIES
+             if n != "cluster" or find_binary("redis-server") is not None]
+    if len(names) < len(args.only or STRATEGIES):
+        print("  cluster: skipped (no redis-server on this machine)", flush=True)
+    results = {name: run(name, n_keys, args.budget_mb) for name in names}
     summary = summarise(results, args.budget_mb)
     tag = "_quick" if args.quick else ""
     payload = {"command": "python -m bench.cache_compare" + (" --quick" if args.quick else ""),
