@@ -16,9 +16,15 @@ same imports (streamlit + core) and one warm-up chain:
                      the byte budget, not the entry cap, bounds the caches
 ``ours_trace``       ``ours`` under tracemalloc (slow; no RSS figures): the bytes the budget
                      accounts vs what tracemalloc + pyarrow's pool see freed when it is cleared
+``cluster``          the fleet (issue 15): two worker processes of ours, each with the shared
+                     Redis L2 (a real redis-server on a free loopback port, with a password,
+                     started and stopped by the bench), both doing the same workload at the
+                     same time: total RSS (both workers + redis-server, sampled together),
+                     fleet upstream calls, L1 hits / L2 hits / upstream misses
 
-The Streamlit loaders do exactly what our miss does (provider chain, greeks, 200-strike cap)
-and return the Chain; Streamlit pickles it on a miss and unpickles a new copy on every hit.
+The Streamlit loaders do exactly what our miss does (provider chain, greeks, the cache's
+compact form, 200-strike cap) and return the same Chain; Streamlit pickles it on a miss and
+unpickles a new copy on every hit.
 
 Workloads, in order: (1) the cycling sweep: every key once, then every key again (more keys
 than any cap: an LRU misses on every read); (2) the watchlist: 30 symbols x their first 4
@@ -55,7 +61,9 @@ from bench.common import RESULTS, write  # noqa: E402
 PINNED = "2026-11-20 11:30"
 MB = 2**20
 STRATEGIES = ("cache_data", "cache_data_50", "cache_data_best", "ours", "ours_budget",
-              "ours_trace")
+              "ours_trace", "cluster")
+WORKERS = 2  # processes of the cluster strategy
+REDIS_MB = 256  # the bench's redis-server maxmemory: holds every chain of the sweep
 WATCH_ROUNDS = 15
 HIT_TARGET = 5.0  # ours must be at least this many times cheaper per hit
 BYTES_TOLERANCE = 0.10
@@ -91,7 +99,7 @@ def _readers(strategy: str, budget_mb: float):
             return super().chain(symbol, expiry)
 
     provider = Counting()
-    if strategy.startswith("ours"):
+    if strategy.startswith("ours") or strategy == "cluster_worker":
         if strategy == "ours_budget":
             os.environ["OPTIONS_DASH_CACHE_MB"] = f"{budget_mb:g}"
         config.reload()
@@ -117,7 +125,10 @@ def _readers(strategy: str, budget_mb: float):
 
     @st.cache_data(show_spinner=False, **kwargs)
     def load(sym, expiry):
-        return fetch.cap_strikes(fetch.with_greeks(provider.chain(sym, expiry), rate), 200)
+        # the value our fetch.chain returns: priced, in the cache's compact form (categorical
+        # type / iv_source: smaller pickles too), capped
+        return fetch.cap_strikes(fetch.compact_chain(
+            fetch.with_greeks(provider.chain(sym, expiry), rate)), 200)
 
     def extra():
         from streamlit.runtime.caching import get_data_cache_stats_provider
@@ -151,6 +162,7 @@ def child(strategy: str, n_keys: int, budget_mb: float, out: str) -> None:
     from core.schema import Chain
 
     trace = strategy == "ours_trace"
+    worker = strategy == "cluster_worker"
     proc = psutil.Process()
     with clock.frozen(PINNED):
         read, loads, extra = _readers(strategy, budget_mb)
@@ -164,18 +176,24 @@ def child(strategy: str, n_keys: int, budget_mb: float, out: str) -> None:
         gc.collect()
         if trace:
             tracemalloc.start()
+        if worker:  # both workers start the workload together
+            _barrier(out)
+        l1 = cache.REGISTRY.get("chain")
         base = proc.memory_info().rss
         sampler = _Sampler()
         sampler.start()
-        samples, reads = [], []  # (phase, reads so far, t, rss); (phase, hit, ms)
+        samples, reads, kinds = [], [], []  # (phase, reads, t, rss); (phase, hit, ms); kind
         t0 = time.perf_counter()
 
         def one(phase, key):
-            before = loads()
+            before, l1_misses = loads(), l1.misses if l1 is not None else 0
             t = time.perf_counter()
             read(*key)
             ms = (time.perf_counter() - t) * 1e3
             reads.append((phase, loads() == before, ms))
+            if worker:  # an L1 miss that cost no upstream call was served by the L2
+                kinds.append("upstream" if loads() != before else
+                             "l2" if l1.misses != l1_misses else "l1")
             if len(reads) % 20 == 0:
                 samples.append((phase, len(reads), round(time.perf_counter() - t0, 2),
                                 proc.memory_info().rss))
@@ -221,8 +239,21 @@ def child(strategy: str, n_keys: int, budget_mb: float, out: str) -> None:
             result[phase] = {"reads": len(hits) + len(misses), "hits": len(hits),
                              "hit_median_ms": _median(hits), "hit_p95_ms": _p95(hits),
                              "miss_median_ms": _median(misses), "miss_p95_ms": _p95(misses)}
+        if worker:
+            result["reads"] = [(p, k, round(ms, 4)) for (p, _, ms), k in zip(reads, kinds)]
     with open(out, "w") as f:
         json.dump(result, f, default=str)
+
+
+def _barrier(out: str, timeout: float = 120.0) -> None:
+    """Mark this worker ready (``<out>.ready``) and wait until every worker of the run is."""
+    open(out + ".ready", "w").close()
+    stem = out.rsplit("_", 1)[0]
+    deadline = time.monotonic() + timeout
+    while sum(os.path.exists(f"{stem}_{i}.json.ready") for i in range(WORKERS)) < WORKERS:
+        if time.monotonic() > deadline:
+            raise RuntimeError("cluster workers did not all start")
+        time.sleep(0.01)
 
 
 def _sizeof_vs_pickle(chains) -> dict:
@@ -251,7 +282,83 @@ def _p95(xs):
 
 # --- parent: run every strategy, compare -------------------------------------------------------
 
+def run_cluster(n_keys: int, budget_mb: float) -> dict:
+    """Two workers with the shared L2 on a real redis-server (password, loopback, free port),
+    the same workload in both at the same time; RSS of the three processes sampled together
+    (10 Hz) by this parent process."""
+    import secrets
+    import tempfile
+
+    from cluster.services import Redis
+
+    t = time.monotonic()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="cache_compare_redis_") as run_dir:
+        redis = Redis(run_dir, password=secrets.token_hex(16), maxmemory_mb=REDIS_MB)
+        redis.start()
+        try:
+            env = {**os.environ, "OPTIONS_DASH_PROVIDER": "simulated",
+                   "OPTIONS_DASH_REDIS_URL": redis.url,
+                   "OPTIONS_DASH_REDIS_PASSWORD": redis.password}
+            outs = [str(RESULTS / f".cache_compare_cluster_{i}.json") for i in range(WORKERS)]
+            procs = [subprocess.Popen(
+                [sys.executable, "-m", "bench.cache_compare", "--strategy", "cluster_worker",
+                 "--keys", str(n_keys), "--budget-mb", f"{budget_mb:g}", "--out", out],
+                env={**env, "OPTIONS_DASH_REPLICA": f"w{i + 1}"}) for i, out in enumerate(outs)]
+            watched = [psutil.Process(p.pid) for p in procs] + [psutil.Process(redis.pid)]
+            samples, t0 = [], time.perf_counter()  # (t, rss of w1, w2, redis)
+            while any(p.poll() is None for p in procs):
+                try:
+                    samples.append((round(time.perf_counter() - t0, 2),
+                                    *(w.memory_info().rss for w in watched)))
+                except psutil.NoSuchProcess:
+                    pass
+                time.sleep(0.1)
+            if any(p.returncode for p in procs):
+                raise RuntimeError(f"a cluster worker failed: {[p.returncode for p in procs]}")
+            redis_end = watched[-1].memory_info().rss
+            workers = [json.loads(open(out).read()) for out in outs]
+            for out in outs:
+                os.unlink(out)
+                os.unlink(out + ".ready")
+        finally:
+            redis.stop()
+    totals = [sum(s_[1:]) for s_ in samples]
+    reads = [r for w in workers for r in w.pop("reads")]
+    result = {"strategy": "cluster", "keys": workers[0]["keys"],
+              "watch_keys": workers[0]["watch_keys"],
+              "loads": sum(w["loads"] for w in workers),
+              "loads_per_worker": [w["loads"] for w in workers],
+              "chains_alive_at_end": sum(w["chains_alive_at_end"] for w in workers),
+              "workers": workers, "extra": {}, "rss_samples": samples,
+              "rss_base": sum(w["rss_base"] for w in workers) + samples[0][-1],
+              "rss_peak": max(totals),
+              "rss_end": sum(w["rss_end"] for w in workers) + redis_end,
+              "rss_after_sweep": sum(w["rss_after_sweep"] for w in workers),
+              "redis_rss_peak": max(s_[-1] for s_ in samples),
+              "bytes_allocated_per_hit": statistics.median(
+                  w["bytes_allocated_per_hit"] for w in workers),
+              # the fleet's total RSS over time (CSV only: its x axis is time, not reads)
+              "samples": [("fleet", "", t_, total) for (t_, *_), total in zip(samples, totals)],
+              "seconds": round(time.monotonic() - t, 1)}
+    for phase in ("sweep", "watchlist"):
+        by = {k: [ms for p, k_, ms in reads if p == phase and k_ == k]
+              for k in ("l1", "l2", "upstream")}
+        hits = by["l1"] + by["l2"]
+        result[phase] = {"reads": sum(map(len, by.values())), "hits": len(hits),
+                         "hit_median_ms": _median(hits), "hit_p95_ms": _p95(hits),
+                         "miss_median_ms": _median(by["upstream"]),
+                         "miss_p95_ms": _p95(by["upstream"]),
+                         **{f"{k}_reads": len(v) for k, v in by.items()},
+                         **{f"{k}_median_ms": _median(v) for k, v in by.items()},
+                         **{f"{k}_p95_ms": _p95(v) for k, v in by.items()}}
+    print(f"  cluster: {result['seconds']} s", flush=True)
+    return result
+
+
 def run(strategy: str, n_keys: int, budget_mb: float) -> dict:
+    if strategy == "cluster":
+        return run_cluster(n_keys, budget_mb)
     out = RESULTS / f".cache_compare_{strategy}.json"
     RESULTS.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "bench.cache_compare", "--strategy", strategy,
@@ -287,6 +394,11 @@ def summarise(results: dict, budget_mb: float) -> dict:
             row["chain_cache"] = {k: ex["chain_cache"][k] for k in
                                   ("entries", "max_entries", "bytes", "views", "evictions",
                                    "evictions_by_reason")}
+        if name == "cluster":
+            row.update(workers=len(r["workers"]), loads_per_worker=r["loads_per_worker"],
+                       redis_rss_peak_mb=round(r["redis_rss_peak"] / MB, 1),
+                       worker_rss_peak_mb=[round(w["rss_peak"] / MB, 1) for w in r["workers"]],
+                       worker_rss_base_mb=[round(w["rss_base"] / MB, 1) for w in r["workers"]])
         if "streamlit_accounted_bytes" in ex:
             row["streamlit_accounted_mb"] = round(ex["streamlit_accounted_bytes"] / MB, 2)
         rows[name] = row
@@ -301,6 +413,9 @@ def summarise(results: dict, budget_mb: float) -> dict:
     if trace:
         targets["accounted_within_10pct_of_measured"] = \
             abs(trace["accounted_vs_measured"] - 1) <= BYTES_TOLERANCE
+    fleet = rows.get("cluster")
+    if fleet and ours:  # two workers on one L2: the fleet calls upstream as one process does
+        targets["cluster_upstream_calls_vs_one_process"] = [fleet["loads"], ours["loads"]]
     budget = rows.get("ours_budget")
     if budget:
         b = budget["budget"]
@@ -329,12 +444,12 @@ def _plot(results: dict, summary: dict, tag: str) -> str:
 
     fig, ax = plt.subplots(figsize=(9, 5))
     for name, r in results.items():
-        if not r.get("samples"):
+        if not r.get("samples") or name == "cluster":
             continue
         xs = [n for _, n, _, _ in r["samples"]]
         ax.plot(xs, [rss / MB for *_, rss in r["samples"]], lw=1.3,
                 label=f"{name} (peak {summary['strategies'][name]['rss_peak_mb']} MB)")
-    first = next(r for r in results.values() if r.get("samples"))
+    first = next(r for n, r in results.items() if r.get("samples") and n != "cluster")
     ax.axvline(2 * first["keys"], color="grey", ls=":", lw=1)
     ax.text(2 * first["keys"], ax.get_ylim()[0], " watchlist", fontsize=8, va="bottom")
     ax.set_xlabel(f"reads (sweep: {first['keys']} keys x 2, then the watchlist)")
@@ -352,7 +467,8 @@ def main(argv=None) -> dict | None:
     parser.add_argument("--keys", type=int, help="keys of the sweep (default: all, 400 quick)")
     parser.add_argument("--budget-mb", type=float, default=8.0)
     parser.add_argument("--only", nargs="*", choices=STRATEGIES)
-    parser.add_argument("--strategy", choices=STRATEGIES, help=argparse.SUPPRESS)
+    parser.add_argument("--strategy", choices=STRATEGIES + ("cluster_worker",),
+                        help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     n_keys = args.keys or (400 if args.quick else 100_000)
@@ -361,7 +477,12 @@ def main(argv=None) -> dict | None:
         return None
     print(f"cache_compare: {'quick' if args.quick else 'full'}, budget run at "
           f"{args.budget_mb:g} MB", flush=True)
-    results = {name: run(name, n_keys, args.budget_mb) for name in args.only or STRATEGIES}
+    from cluster.services import find_binary
+    names = [n for n in args.only or STRATEGIES
+             if n != "cluster" or find_binary("redis-server") is not None]
+    if len(names) < len(args.only or STRATEGIES):
+        print("  cluster: skipped (no redis-server on this machine)", flush=True)
+    results = {name: run(name, n_keys, args.budget_mb) for name in names}
     summary = summarise(results, args.budget_mb)
     tag = "_quick" if args.quick else ""
     payload = {"command": "python -m bench.cache_compare" + (" --quick" if args.quick else ""),

@@ -36,6 +36,13 @@ RAW_COLUMNS = [
 GREEK_COLUMNS = ["delta", "gamma", "vega", "theta", "vanna", "charm"]
 CHAIN_COLUMNS = RAW_COLUMNS + GREEK_COLUMNS
 
+# Columns a cached chain keeps as categoricals (``core.fetch.compact_chain``): the few values
+# they take, as 1-byte codes, with one dtype (and categories Index) shared by every chain instead
+# of an Arrow string column each (~3.7 KB -> ~0.9 KB a 212-row column). Sorted categories: sorting
+# by them orders as the strings do. Values, comparisons and groupings are unchanged.
+CATEGORIES = {"type": pd.CategoricalDtype(["call", "put"]),
+              "iv_source": pd.CategoricalDtype(["mid", "none", "pair", "vendor"])}
+
 IV_MIN, IV_MAX = 0.01, 5.0  # IVs outside [1 %, 500 %] are flagged and left out of greek sums
 
 # Data-quality flags a Chain may carry (shown by the UI next to the data). Each means exactly

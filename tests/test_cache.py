@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import gc
 import sys
 import threading
@@ -16,6 +17,7 @@ import pyarrow as pa
 import pytest
 
 from core import cache
+from core.schema import CATEGORIES
 from core.errors import SymbolNotFound, Unavailable
 
 
@@ -442,16 +444,84 @@ def test_compact_frame_keeps_the_data_in_fewer_objects(traced):
 
     chain = _chain("SPY", 0)
     compact = fetch.compact_chain(chain)
-    assert compact.frame.equals(chain.frame) and list(compact.frame.columns) == list(
-        chain.frame.columns)
-    assert len(compact.frame._mgr.blocks) < len(chain.frame._mgr.blocks)
+    # sized as kept (before the reads below add copy-on-write weakrefs to its blocks)
     assert cache.sizeof(compact) < 0.85 * cache.sizeof(chain)
+    # the same data; only the CATEGORIES columns change dtype (see the next test)
+    pd.testing.assert_frame_equal(
+        compact.frame.astype({c: chain.frame[c].dtype for c in CATEGORIES}), chain.frame)
+    assert list(compact.frame.columns) == list(chain.frame.columns)
+    assert len(compact.frame._mgr.blocks) < len(chain.frame._mgr.blocks)
     # every compacted frame with these columns shares one column Index (engine built once)
     other = fetch.compact_chain(_chain("AAPL", 1))
     assert other.frame.columns is compact.frame.columns
     assert "_engine" in compact.frame.columns._cache
     # shared, so counted in no value: what a compact chain's release frees is what it counts
     counted, freed = _freed_when_dropped(lambda: fetch.compact_chain(_chain("F", 0)))
+    assert abs(counted - freed) <= 0.10 * freed, (counted, freed)
+
+
+def test_a_compact_chain_reads_as_the_loose_one_everywhere():
+    """Categorical ``type``/``iv_source`` are an exact, smaller layout: every value and every
+    analytic the pages read comes out the same as from the provider's string columns, and with
+    pytest's filterwarnings=error no pandas warning is raised (groupby/pivot on categoricals)."""
+    from core import fetch
+    from core.analytics import exposure, levels, volatility
+
+    loose = _chain("SPY", 0)
+    compact = fetch.compact_chain(loose)
+    a, b = loose.frame, compact.frame
+    for col, dtype in CATEGORIES.items():
+        assert b[col].dtype == dtype and b[col].dtype is dtype  # one shared dtype
+        assert b[col].astype(str).tolist() == a[col].tolist()
+        assert b[col].to_numpy().tolist() == a[col].to_numpy().tolist()
+        first = a[col].iloc[0]
+        assert ((b[col] == first).to_numpy() == (a[col] == first).to_numpy()).all()
+    for col in set(a.columns) - set(CATEGORIES):
+        assert b[col].dtype == a[col].dtype, col  # every other column keeps its dtype
+    pd.testing.assert_frame_equal(
+        b.sort_values(["type", "strike"]).astype({c: "str" for c in CATEGORIES}),
+        a.sort_values(["type", "strike"]))
+    spot, T = loose.spot, 5 / 365
+    assert levels.key_levels(b, spot, T, 0.04, 0.0) == levels.key_levels(a, spot, T, 0.04, 0.0)
+    pd.testing.assert_frame_equal(levels.by_strike(b), levels.by_strike(a), check_dtype=False,
+                                  check_column_type=False, check_index_type=False,
+                                  check_categorical=False)
+    assert levels.put_call_ratios(b) == levels.put_call_ratios(a)
+    assert exposure.total_gex(b, spot) == exposure.total_gex(a, spot)
+    pd.testing.assert_frame_equal(exposure.gex_by_strike(b, spot), exposure.gex_by_strike(a, spot),
+                                  check_column_type=False, check_index_type=False,
+                                  check_categorical=False)
+    assert volatility.atm_iv(b, spot) == volatility.atm_iv(a, spot)
+    pd.testing.assert_frame_equal(volatility.smile(b), volatility.smile(a),
+                                  check_column_type=False, check_index_type=False,
+                                  check_categorical=False)
+    # a value outside the categories is never turned into NaN: that column stays as it was
+    odd = loose.frame.assign(iv_source=loose.frame["iv_source"].where(
+        loose.frame.index != 0, "other"))
+    kept = fetch.compact_chain(dataclasses.replace(loose, frame=odd)).frame
+    assert kept["iv_source"].dtype == odd["iv_source"].dtype
+    assert kept["iv_source"].iloc[0] == "other"
+    assert kept["type"].dtype == CATEGORIES["type"]
+
+
+def test_a_chain_decoded_from_the_shared_l2_keeps_no_part_of_the_message(traced):
+    """A frame decoded from Arrow IPC bytes (core.codec, what the Redis L2 sends) has string
+    columns whose buffers are slices of the whole message: compacted, they get their own, so a
+    chain from the L2 costs what a local one does, not the message on top."""
+    from core import codec, fetch
+
+    local = fetch.compact_chain(_chain("SPY", 0))
+    decoded = codec.ipc_to_chain(codec.chain_to_ipc(local))
+    borrowed = decoded.frame["contract"].array._pa_array
+    assert cache._borrows(borrowed)  # as decoded: a slice of the message
+    kept = fetch.compact_chain(decoded)
+    assert not cache._borrows(kept.frame["contract"].array._pa_array)
+    assert kept.frame.equals(local.frame)
+    assert kept.frame["contract"].dtype == local.frame["contract"].dtype
+    assert cache.sizeof(kept) <= 1.05 * cache.sizeof(local)
+    # and what it counts is what dropping it frees (the message is not kept alive)
+    blob = codec.chain_to_ipc(local)
+    counted, freed = _freed_when_dropped(lambda: fetch.compact_chain(codec.ipc_to_chain(blob)))
     assert abs(counted - freed) <= 0.10 * freed, (counted, freed)
 
 

@@ -146,3 +146,41 @@ def test_command_task_uses_the_tape_once_the_flow_chain_has_history():
     traded = fetch.traded_premium(fetch.chain(sym, later, strikes=hard))
     assert traded.has_history and row.premium_method == traded.label
     assert (row.call_premium, row.put_premium) == (traded.call, traded.put)
+
+
+def _rows(at: str, rows: list[tuple[str, str, int, float]]) -> Chain:
+    """A version at ET time ``at`` with (contract, type, volume, mid) rows, strike 100 + i."""
+    frame = make_chain([{"type": t, "strike": 100 + i, "volume": v, "mid": m, "contract": c}
+                        for i, (c, t, v, m) in enumerate(rows)], expiry=EXPIRY)
+    return Chain(symbol="TEST", expiry=EXPIRY, spot=100.0, as_of=clock.parse_instant(at),
+                 source="test", frame=frame)
+
+
+def test_contracts_that_enter_or_leave_the_chain_between_versions():
+    # C101 is new at 10:00 (all its 40 contracts priced at that mid); P102 left (it leaves the
+    # tape: the premium of the chain as it now is)
+    fetch.record_premium(_rows("2026-11-20 09:30", [("C100", "call", 0, 1.0),
+                                                    ("P102", "put", 0, 1.0)]))
+    fetch.record_premium(_rows("2026-11-20 09:45", [("C100", "call", 10, 2.0),
+                                                    ("P102", "put", 70, 1.0)]))
+    now = fetch.record_premium(_rows("2026-11-20 10:00", [("C100", "call", 30, 1.0),
+                                                          ("C101", "call", 40, 0.5),
+                                                          ("P103", "put", 5, 3.0)]))
+    got = fetch.traded_premium(now)
+    assert got.versions == 3 and got.has_history
+    assert got.call == pytest.approx(10 * 2.0 * 100 + 20 * 1.0 * 100 + 40 * 0.5 * 100)
+    assert got.put == pytest.approx(5 * 3.0 * 100)
+    tape = fetch._get().caches["premium_tape"].peek(("TEST", EXPIRY))
+    assert list(tape.frame.index) == ["C100", "C101", "P103"]
+    assert tape.frame["type"].tolist() == ["call", "call", "put"]
+
+
+def test_a_tape_costs_a_fraction_of_its_chain():
+    """Plain arrays (contract keys as one bytes buffer, a call mask, three vectors), no frame:
+    a first version's tape holds its volume once (the baseline is the same array)."""
+    hard = fetch.settings().max_strikes_hard
+    chain = fetch.chain("SPY", fetch.expirations("SPY")[0], strikes=hard)
+    tape = fetch._get().caches["premium_tape"].peek(("SPY", chain.expiry))
+    assert tape.versions == 1 and tape.baseline is tape.volume
+    assert len(tape.contracts) == len(chain.frame)
+    assert cache.sizeof(tape) < 0.25 * cache.sizeof(chain)
