@@ -137,7 +137,7 @@ def _server_fragments(paths, t0: float, t1: float) -> dict:
     """Fragment refreshes timed inside the servers (bench/serve.py, ``fragments`` of each
     stats line) between ``t0`` and ``t1``: request received -> run finished, and the event
     loop's lag before its ``script_finished`` went out."""
-    server, lag = [], []
+    server, lag, run = [], [], []
     for path in paths:
         if not Path(path).exists():
             continue
@@ -146,13 +146,15 @@ def _server_fragments(paths, t0: float, t1: float) -> dict:
                 frags = json.loads(line).get("fragments") or []
             except ValueError:
                 continue
-            for t, s, g in frags:
+            for t, s, g, *r in frags:
                 if t0 <= t <= t1:
                     server.append(s)
                     lag.append(g)
+                    run.extend(r)
     return {"server_fragment_runs": len(server),
             "server_fragment_p50_s": _pct(server, 0.5),
             "server_fragment_p95_s": _pct(server, 0.95),
+            "server_run_p50_s": _pct(run, 0.5), "server_run_p95_s": _pct(run, 0.95),
             "server_loop_lag_p95_s": _pct(lag, 0.95)}
 
 

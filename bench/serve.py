@@ -26,9 +26,10 @@ Everything else comes from env (so the streamlit flags stay exactly those of ``m
 With ``BENCH_STATS`` set, fragment refreshes are also timed inside the server (Streamlit 1.67's
 ``AppSession``, bench only): for each auto-rerun a session requested, ``server_s`` = request
 received -> that fragment run finished on the script thread (the oldest waiting request of the
-session, as bench/ws_client.py measures on the client side) and ``loop_lag_s`` = finished ->
-its ``script_finished`` handled on the server's event loop (the websocket sends are queued
-there). Each stats line carries the ``fragments`` timed since the previous line.
+session, as bench/ws_client.py measures on the client side), ``run_s`` = that run's own
+start -> finish (the rest of ``server_s`` is waiting for the session's script thread) and
+``loop_lag_s`` = finished -> its ``script_finished`` handled on the server's event loop (the
+websocket sends are queued there). Each stats line carries the ``fragments`` timed since the previous line.
 
 The stats thread reads only counters (no cache is filled by it) and costs well under 1 MB.
 When the file ``<BENCH_STATS>.gc`` appears it runs one ``gc.collect()`` (and deletes the file):
@@ -167,7 +168,7 @@ def stats_line() -> dict:
     return line
 
 
-FRAGMENTS: list[tuple[float, float, float]] = []  # (t, server_s, loop_lag_s) since the last line
+FRAGMENTS: list[tuple[float, ...]] = []  # (t, server_s, loop_lag_s, run_s) since the last line
 _frag_lock = threading.Lock()
 
 
@@ -180,7 +181,7 @@ def time_fragments() -> None:
     cls = app_session.AppSession
     request, on_event, on_loop = (cls.request_rerun, cls._on_scriptrunner_event,
                                   cls._handle_scriptrunner_event_on_event_loop)
-    done = ScriptRunnerEvent.FRAGMENT_STOPPED_WITH_SUCCESS
+    done, started = ScriptRunnerEvent.FRAGMENT_STOPPED_WITH_SUCCESS, ScriptRunnerEvent.SCRIPT_STARTED
 
     def request_rerun(self, client_state):
         if client_state is not None and client_state.is_auto_rerun and \
@@ -190,19 +191,23 @@ def time_fragments() -> None:
         return request(self, client_state)
 
     def on_scriptrunner_event(self, sender, event, *args, **kwargs):
-        if event == done:
+        if event == started:
+            self._bench_started = time.perf_counter()
+        elif event == done:
             waiting = self.__dict__.get("_bench_waiting")
             if waiting:  # requests queued together run together (one finish)
-                self._bench_finished = (time.perf_counter(), time.perf_counter() - waiting[0])
+                now = time.perf_counter()
+                run = now - self.__dict__.get("_bench_started", now)
+                self._bench_finished = (now, now - waiting[0], run)
                 waiting.clear()
         return on_event(self, sender, event, *args, **kwargs)
 
     def handle_on_loop(self, sender, event, *args, **kwargs):
         finished = self.__dict__.pop("_bench_finished", None) if event == done else None
         if finished is not None:
-            at, server_s = finished
+            at, server_s, run_s = finished
             with _frag_lock:
-                FRAGMENTS.append((time.time(), server_s, time.perf_counter() - at))
+                FRAGMENTS.append((time.time(), server_s, time.perf_counter() - at, run_s))
         return on_loop(self, sender, event, *args, **kwargs)
 
     cls.request_rerun = request_rerun
@@ -210,11 +215,11 @@ def time_fragments() -> None:
     cls._handle_scriptrunner_event_on_event_loop = handle_on_loop
 
 
-def _drain_fragments() -> list[tuple[float, float, float]]:
+def _drain_fragments() -> list[tuple[float, ...]]:
     with _frag_lock:
         out = FRAGMENTS[:]
         FRAGMENTS.clear()
-    return [(round(t, 3), round(a, 4), round(b, 4)) for t, a, b in out]
+    return [(round(t, 3), *(round(x, 4) for x in rest)) for t, *rest in out]
 
 
 def _maybe_snapshot(path: str) -> None:

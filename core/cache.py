@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures as cf
+import contextlib
 import dataclasses
 import datetime as dt
 import gc
@@ -63,6 +64,27 @@ from core.errors import RateLimited, Unavailable, UpstreamError
 log = logging.getLogger(__name__)
 
 LOCK = threading.RLock()
+
+
+class WouldWait(BaseException):
+    """Raised by :meth:`BoundedCache.get` inside :func:`no_wait` where it would have to wait
+    (a miss to load, or a load to join). A BaseException, so no ``except Exception`` on the
+    way up swallows it; :func:`core.fetch.many` catches it and hands the item to its pool."""
+
+
+_NO_WAIT = threading.local()
+
+
+@contextlib.contextmanager
+def no_wait():
+    """Within this block (this thread only) a cache read either answers from what is stored,
+    fresh or stale, or raises :class:`WouldWait` — it never loads or waits."""
+    before = getattr(_NO_WAIT, "on", False)
+    _NO_WAIT.on = True
+    try:
+        yield
+    finally:
+        _NO_WAIT.on = before
 EVICTION_REASONS = ("capacity", "expired", "budget", "too_large", "cleared")
 MAX_VIEWS = 8  # views kept on one entry (the least recently used goes first)
 _VIEW = object()  # marks a view's computation in ``BoundedCache._inflight``
@@ -526,6 +548,8 @@ class BoundedCache:
                     if key not in self._inflight:
                         self._refresh_in_background(key, loader, ttl)
                 return Served(entry.value, age, entry.failed)
+            if getattr(_NO_WAIT, "on", False):
+                raise WouldWait(self.name)
             future, leader = self._flight(key)
             if leader:
                 self.misses += 1

@@ -193,6 +193,39 @@ def test_many_maps_a_bug_to_unavailable_and_keeps_the_rest():
     assert got["A"] == "a" and got["C"] == "c" and isinstance(got["B"], Unavailable)
 
 
+def test_many_serves_cached_items_on_the_caller_s_thread_and_sends_only_misses_to_the_pool(
+        upstream):
+    """Warm items cost no thread hop (a page pool shared by every session was a queue: one
+    session's four cached quotes waited behind everyone else's); cold ones still load in
+    parallel under the deadline."""
+    fetch.quote("SPY")
+    fetch.quote("QQQ")
+    where = {}
+
+    def fn(sym):
+        where[sym] = threading.current_thread()
+        return fetch.quote(sym)
+
+    got = fetch.many(fn, ["SPY", "QQQ", "IWM"], deadline=10)
+    assert list(got) == ["SPY", "QQQ", "IWM"] and all(got[s].price > 0 for s in got)
+    me = threading.current_thread()
+    assert where["SPY"] is me and where["QQQ"] is me  # cached: answered inline
+    assert where["IWM"] is not me  # a miss: tried inline, would wait, loaded by the pool
+    assert upstream.calls["quote"] == 3  # the inline try of IWM did not reach upstream
+
+
+def test_no_wait_serves_what_is_stored_and_refuses_to_load():
+    store = cache.BoundedCache("no-wait-test", max_entries=4, fresh_ttl=10, max_age=100,
+                               budget=cache.ByteBudget(1 << 20))
+    store.get("k", lambda: 1)
+    loads = []
+    with cache.no_wait():
+        assert store.get("k", lambda: loads.append(1)).value == 1
+        with pytest.raises(cache.WouldWait):
+            store.get("other", lambda: loads.append(1))
+    assert loads == [] and store.get("other", lambda: 2).value == 2  # outside: loads as usual
+
+
 def test_a_stalled_leader_gives_up_at_its_own_deadline():
     release = threading.Event()
     store = cache.BoundedCache("stall-test", max_entries=4, fresh_ttl=10, max_age=100,
