@@ -704,8 +704,13 @@ class ScanJob:
                     pending.pop(fut)
                     self.skipped[sym] = f"timed out after {self.task_timeout:.0f} s"
         self.finished_at = clock.now()
+        self._finish(on_done)
+
+    def _finish(self, on_done: Callable) -> None:
+        """Hand the finished job to ``on_done`` (which caches it and marks it done under one
+        lock, see :func:`scan`); done even if ``on_done`` fails, so no waiter hangs."""
         try:
-            on_done(self)  # caches the job and marks it done under one lock (see scan)
+            on_done(self)
         finally:
             self._done.set()
 
@@ -736,10 +741,7 @@ class FleetScanJob(ScanJob):
     def _run(self, pool: cf.Executor, fn: Callable[[str], Any], on_done: Callable) -> None:
         mode = self._follow()
         if mode == "adopted":
-            try:
-                on_done(self)
-            finally:
-                self._done.set()
+            self._finish(on_done)
             return
         if mode == "lead":
             self.led = True
