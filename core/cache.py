@@ -12,7 +12,10 @@ Bounds
       than the whole budget is returned to its caller but not kept.
     * Views: a value derived from an entry's value (a strike-capped chain) is kept *on* that
       entry (:meth:`BoundedCache.view`): it dies with the entry and its bytes count in it, so
-      an entry cap or an eviction bounds the views too.
+      an entry cap or an eviction bounds the views too. A background refresh re-derives the
+      views that were read on the old value for the new one *before* it replaces the old
+      (:meth:`BoundedCache._warm`): readers keep the old value and its views until the new
+      value has its own, so nobody waits for a view when a version changes.
 
 Freshness (stale-while-revalidate)
     An entry younger than its fresh TTL is served as is. An older one (but younger than the hard
@@ -41,7 +44,9 @@ import contextlib
 import dataclasses
 import datetime as dt
 import gc
+import io
 import logging
+import pickle
 import sys
 import threading
 import time
@@ -67,8 +72,8 @@ LOCK = threading.RLock()
 
 
 class WouldWait(BaseException):
-    """Raised by :meth:`BoundedCache.get` inside :func:`no_wait` where it would have to wait
-    (a miss to load, or a load to join). A BaseException, so no ``except Exception`` on the
+    """Raised by :meth:`BoundedCache.get` and ``view`` inside :func:`no_wait` where they would
+    have to wait (a miss to load or compute, or a load to join). A BaseException, so no ``except Exception`` on the
     way up swallows it; :func:`core.fetch.many` catches it and hands the item to its pool."""
 
 
@@ -86,8 +91,10 @@ def no_wait():
     finally:
         _NO_WAIT.on = before
 EVICTION_REASONS = ("capacity", "expired", "budget", "too_large", "cleared")
-MAX_VIEWS = 8  # views kept on one entry (the least recently used goes first)
+MAX_VIEWS = 16  # views kept on one entry (the least recently used goes first)
 _VIEW = object()  # marks a view's computation in ``BoundedCache._inflight``
+_THAW = object()  # marks a frozen entry's promotion in ``BoundedCache._inflight``
+_WARMING = threading.local()  # on: this thread is deriving views for a refresh (not a reader)
 
 
 # --- sizes -------------------------------------------------------------------------------------
@@ -277,6 +284,44 @@ class _Sizer:
 _SHARED_IDS: set[int] = set()  # process-wide objects that cached values share (shared_labels)
 _LABELS: dict[tuple, pd.Index] = {}  # column labels -> one shared Index (bounded below)
 _MAX_LABELS = 32
+_TOKENS: dict[int, tuple] = {}  # id of a process-wide shared object -> its token (frozen bytes)
+_BY_TOKEN: dict[tuple, Any] = {}  # token -> the shared object
+
+
+def register_shared(token: tuple, obj: Any) -> None:
+    """Declare ``obj`` (alive for the whole process: a shared column Index, a categorical
+    dtype) one of the objects cached values share: :func:`freeze` writes a reference to it
+    instead of a copy, and :func:`thaw` puts the same object back."""
+    with LOCK:
+        _TOKENS[id(obj)] = token
+        _BY_TOKEN[token] = obj
+
+
+class _Pickler(pickle.Pickler):
+    def persistent_id(self, obj):
+        return _TOKENS.get(id(obj))
+
+
+class _Unpickler(pickle.Unpickler):
+    def persistent_load(self, token):
+        try:
+            return _BY_TOKEN[tuple(token)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"unknown shared object {token!r}") from None
+
+
+def freeze(value: Any) -> bytes:
+    """``value`` as pickle bytes for this process only (a :class:`Freezer`'s ``dumps``): the
+    shared objects of :func:`register_shared` are written as references, so the bytes do not
+    repeat them and :func:`thaw` gives back values that share them as the originals did."""
+    buf = io.BytesIO()
+    _Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
+    return buf.getvalue()
+
+
+def thaw(data: bytes) -> Any:
+    """Inverse of :func:`freeze` (our own bytes only: nothing read from outside the process)."""
+    return _Unpickler(io.BytesIO(data)).load()
 
 
 def shared_labels(labels: Iterable[Hashable]) -> pd.Index:
@@ -296,6 +341,7 @@ def shared_labels(labels: Iterable[Hashable]) -> pd.Index:
                 idx.get_loc(key[0])  # build the engine now, not on some reader's first lookup
             if len(_LABELS) < _MAX_LABELS:
                 _LABELS[key] = idx
+                register_shared(("labels", key), idx)
                 # the Index and what its views share with it (labels, engine, the copy-on-write
                 # reference list of every view pandas makes of it) belong to no single value
                 data = idx._data
@@ -345,24 +391,32 @@ def _borrows(chunked: pa.ChunkedArray) -> bool:
     return False
 
 
-def sweep_dead_references(value: Any) -> None:
+def sweep_dead_references(value: Any, axes: bool = False) -> None:
     """Drop the dead weakrefs from the copy-on-write reference lists of the frames in ``value``
     (a frame, or a dataclass / tuple / list holding frames). Every read of a column of a pandas
-    3 frame adds a weakref to its block's list; pandas sweeps the dead ones only now and then
-    (``BlockValuesRefs.has_reference`` sweeps them at once, as pandas does before a write)."""
+    3 frame adds a weakref to its block's list and one to its index's; pandas sweeps the dead
+    ones only when a list passes 500 (``BlockValuesRefs.has_reference`` sweeps them at once,
+    as pandas does before a write). On a cached chain that every session reads that is up to
+    ~44 KB per list, nine lists a chain: several times the chain itself, counted nowhere
+    (:func:`sweep_all` sweeps every cached frame each few seconds). ``axes``: the index's and
+    the columns' lists too (what :func:`sweep_all` does; reading them costs a few hundred
+    bytes once, so a value about to be measured is swept without)."""
     if isinstance(value, pd.DataFrame):
-        for block in value._mgr.blocks:
-            if block.refs is not None:
-                block.refs.has_reference()
+        lists = [block.refs for block in value._mgr.blocks]
+        if axes:
+            lists += [getattr(axis, "_references", None) for axis in (value.index, value.columns)]
+        for refs in lists:
+            if refs is not None and len(refs.referenced_blocks) > 1:  # one: the owner itself
+                refs.has_reference()
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
         for f in dataclasses.fields(value):
             part = getattr(value, f.name)
             if isinstance(part, pd.DataFrame):
-                sweep_dead_references(part)
+                sweep_dead_references(part, axes)
     elif isinstance(value, (list, tuple)):
         for part in value:
             if isinstance(part, pd.DataFrame):
-                sweep_dead_references(part)
+                sweep_dead_references(part, axes)
 
 
 def sizeof(obj: Any, *, exclude: Iterable[Any] = ()) -> int:
@@ -398,7 +452,30 @@ class Entry:
     stored_at: float
     fresh_ttl: float
     failed: bool = False  # the last refresh failed: the value is served flagged stale
-    views: dict | None = None  # name -> (view, bytes): values derived from this one, see view()
+    views: dict | None = None  # name -> View: values derived from this one, see view()
+    frozen: bool = False  # ``value`` is the cache's Freezer bytes: not read twice yet
+
+
+@dataclasses.dataclass(frozen=True)
+class Freezer:
+    """How a cache keeps a value that nobody has read twice yet (:attr:`BoundedCache.freezer`):
+    ``dumps(value) -> bytes`` and ``loads(bytes) -> value``. In-process only (the bytes never
+    leave the process, so pickle is fine here; the shared L2 never stores pickle)."""
+
+    dumps: Callable[[Any], bytes]
+    loads: Callable[[bytes], Any]
+
+
+@dataclasses.dataclass
+class View:
+    """One view kept on an entry: the value, its bytes (less what it shares with the entry's
+    value), how it was made (``fn``: re-run on the next version by a refresh) and whether a
+    reader asked for it on this version (``read``: only views read are re-derived)."""
+
+    value: Any
+    nbytes: int
+    fn: Callable[[Any], Any]
+    read: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -486,15 +563,23 @@ class BoundedCache:
         # long, like its followers (a stalled upstream cannot hold a page past it).
         self.leader_timeout = leader_timeout
         self.compact: Callable[[Any], Any] | None = None  # the form a loaded value is kept in
+        # None: every value is kept live. A Freezer: a newly loaded key is kept as its bytes
+        # and made live on its second read (promotion, :meth:`_thawed`): a value read once (a
+        # sweep, a scan) costs its serialised size, not its live structure; a value read again
+        # is live and shared from then on, and so are its refreshed versions (:meth:`_entry`)
+        self.freezer: Freezer | None = None
         self._budget = budget
         self._executor = executor
         self._timer = timer
         self._store = _Store(self, max_entries, max_age, timer)
         self._inflight: dict[Hashable, cf.Future] = {}
+        self._warming: dict[Hashable, Entry] = {}  # refreshed entries getting their views
+        self._joined: dict[Hashable, bool] = {}  # misses in flight that another reader joined
         self.bytes = 0
         self.hits = self.misses = self.stale_hits = self.joins = 0
         self.upstream_calls = self.errors = self.refreshes = 0
         self.view_hits = self.view_misses = self.view_joins = 0
+        self.thaws = 0  # frozen entries made live by a second read
         self.evictions: collections.Counter = collections.Counter()
         # the shared second level (core.shared.L2) when one is configured: asked on a miss or a
         # refresh before the loader, and written after a load or a put (None: L1 only)
@@ -547,14 +632,19 @@ class BoundedCache:
                     self.stale_hits += 1
                     if key not in self._inflight:
                         self._refresh_in_background(key, loader, ttl)
-                return Served(entry.value, age, entry.failed)
-            if getattr(_NO_WAIT, "on", False):
-                raise WouldWait(self.name)
-            future, leader = self._flight(key)
-            if leader:
-                self.misses += 1
+                if not entry.frozen:
+                    return Served(entry.value, age, entry.failed)
             else:
-                self.joins += 1
+                if getattr(_NO_WAIT, "on", False):
+                    raise WouldWait(self.name)
+                future, leader = self._flight(key)
+                if leader:
+                    self.misses += 1
+                else:
+                    self.joins += 1
+                    self._joined[key] = True  # read twice already: kept live when it lands
+        if entry is not None:  # frozen: read for the second time
+            return self._thawed(key, entry, age)
         wait = self.wait_timeout
         if leader and self.leader_timeout is None:
             self._load(key, loader, ttl, future)
@@ -577,14 +667,18 @@ class BoundedCache:
         entry no longer holds ``value`` (refreshed or evicted meanwhile) the view is computed and
         returned, not kept.
         """
+        warming = getattr(_WARMING, "on", False)
         with LOCK:
             entry = self._holding(key, value)
             if entry is None:
                 leader, future = None, None
             elif entry.views is not None and name in entry.views:
                 self.view_hits += 1
-                entry.views[name] = entry.views.pop(name)  # most recently used last
-                return entry.views[name][0]
+                kept = entry.views[name] = entry.views.pop(name)  # most recently used last
+                kept.read = kept.read or not warming
+                return kept.value
+            elif getattr(_NO_WAIT, "on", False):
+                raise WouldWait(self.name)
             else:
                 flight = (_VIEW, key, name, id(entry))
                 future, leader = self._flight(flight)
@@ -613,9 +707,31 @@ class BoundedCache:
         with LOCK:
             self._inflight.pop(flight, None)
             if self._holding(key, value) is entry:
-                self._add_view(key, entry, name, result, extra, value_bytes)
+                self._add_view(key, entry, name, View(result, extra, fn, read=not warming),
+                               value_bytes)
         future.set_result(result)
         return result
+
+    def anchor(self, key: Hashable, objs) -> tuple[Any, list] | None:
+        """``(value, parts)`` when every object of ``objs`` is the value of ``key``'s live entry
+        (part None) or one of its views (part ``(name, fn)``); else None. What a value computed
+        from those objects needs to become a view of that entry (and be warmed with it)."""
+        with LOCK:
+            entry = self._store.get(key)
+            if entry is None:
+                return None
+            parts = []
+            for obj in objs:
+                if obj is entry.value:
+                    parts.append(None)
+                    continue
+                for name, v in (entry.views or {}).items():
+                    if v.value is obj:
+                        parts.append((name, v.fn))
+                        break
+                else:
+                    return None
+            return entry.value, parts
 
     def _flight(self, key) -> tuple[cf.Future, bool]:
         """(the future of the load in flight for ``key``, whether the caller leads it: True when
@@ -627,20 +743,32 @@ class BoundedCache:
         return future, True
 
     def _holding(self, key, value) -> Entry | None:
-        """The live entry under ``key`` if it holds ``value`` itself (called under LOCK)."""
-        entry = self._store.get(key)
-        return entry if entry is not None and entry.value is value else None
+        """The entry under ``key`` if it holds ``value`` itself: the live one, or the one a
+        refresh is warming (:meth:`_warm`) before it goes live (called under LOCK)."""
+        for entry in (self._store.get(key), self._warming.get(key)):
+            if entry is not None and entry.value is value:
+                return entry
+        return None
 
-    def _add_view(self, key, entry: Entry, name, view, extra: int, value_bytes: int) -> None:
+    def _add_view(self, key, entry: Entry, name, view: View, value_bytes: int) -> None:
         views = entry.views if entry.views is not None else {}
         while len(views) >= MAX_VIEWS:
             views.pop(next(iter(views)))  # the least recently used view
-        if value_bytes + extra + sum(b for _, b in views.values()) > self._budget.maxsize:
+        if value_bytes + view.nbytes + sum(v.nbytes for v in views.values()) \
+                > self._budget.maxsize:
             self.evictions["too_large"] += 1  # would not fit: served, not kept
         else:
-            views[name] = (view, extra)
+            views[name] = view
         entry.views = views
-        nbytes = value_bytes + sum(b for _, b in views.values())
+        nbytes = value_bytes + sum(v.nbytes for v in views.values())
+        if self._store.get(key) is not entry:  # being warmed: accounted when it goes live
+            entry.nbytes = nbytes
+            return
+        self._resize(key, entry, nbytes)
+
+    def _resize(self, key, entry: Entry, nbytes: int) -> None:
+        """``entry`` (live under ``key``) now holds ``nbytes``: the cache's and the budget's
+        counts follow (called under LOCK)."""
         self.bytes += nbytes - entry.nbytes
         entry.nbytes = nbytes
         # re-enter the budget with the new size; taken out first so that making room can never
@@ -659,22 +787,75 @@ class BoundedCache:
         return None if served is None else served.value
 
     def lookup(self, key: Hashable) -> Served | None:
-        """The cached value with its age, without loading or refreshing (None when absent)."""
+        """The cached value with its age, without loading or refreshing (None when absent). A
+        read like any other: a frozen entry is made live."""
         with LOCK:
             now = self._timer()
             self._store.expire(now)
             entry = self._store.get(key)
             if entry is None:
                 return None
-            return Served(entry.value, now - entry.stored_at, entry.failed)
+            if not entry.frozen:
+                return Served(entry.value, now - entry.stored_at, entry.failed)
+        return self._thawed(key, entry, now - entry.stored_at)
+
+    def has(self, key: Hashable) -> bool:
+        """Is a value (fresh or stale) held for ``key``? Not a read: nothing is made live."""
+        with LOCK:
+            self._store.expire(self._timer())
+            return key in self._store
+
+    def _entry(self, key, value, stored_at: float, ttl: float, failed: bool = False) -> Entry:
+        """The entry to keep for a value just loaded for ``key``: frozen when the cache has a
+        freezer and nobody has read the key twice (no live entry for it, and no reader joined
+        the load); else live."""
+        if self.freezer is not None:
+            with LOCK:
+                live = self._store.get(key)
+                joined = self._joined.pop(key, False)
+            if not joined and (live is None or live.frozen):
+                data = self.freezer.dumps(value)
+                return Entry(data, sys.getsizeof(data), stored_at, ttl, failed, frozen=True)
+        return Entry(value, sizeof(value), stored_at, ttl, failed)
+
+    def _thawed(self, key, entry: Entry, age: float) -> Served:
+        """The second read of a frozen entry: its bytes loaded once (concurrent readers wait
+        for that one), and the entry made live in place (same age, same TTLs), with views from
+        then on."""
+        flight = (_THAW, key, id(entry))
+        with LOCK:
+            future, leader = self._flight(flight)
+            if not leader:
+                self.joins += 1
+        if not leader:
+            if getattr(_NO_WAIT, "on", False):
+                raise WouldWait(self.name)
+            return future.result(timeout=self.wait_timeout)
+        try:
+            value = self.freezer.loads(entry.value)
+            live = Entry(value, sizeof(value), entry.stored_at, entry.fresh_ttl, entry.failed)
+        except BaseException as exc:  # noqa: BLE001 - handed to every waiter
+            with LOCK:
+                self._inflight.pop(flight, None)
+            future.set_exception(exc)
+            raise
+        served = Served(value, age, entry.failed)
+        with LOCK:
+            self._inflight.pop(flight, None)
+            self.thaws += 1
+            if self._store.get(key) is entry and entry.frozen:  # in place: same age and TTLs
+                entry.value, entry.frozen = value, False
+                self._resize(key, entry, live.nbytes)
+        future.set_result(served)
+        return served
 
     def put(self, key: Hashable, value: Any, *, fresh_ttl: float | None = None) -> None:
         if self.compact is not None:
             value = self.compact(value)
-        nbytes = sizeof(value)
         ttl = self.fresh_ttl if fresh_ttl is None else fresh_ttl
+        entry = self._entry(key, value, self._timer(), ttl)
         with LOCK:
-            self._put(key, Entry(value, nbytes, self._timer(), ttl))
+            self._put(key, entry)
         if self.shared is not None:  # outside LOCK: a network write
             self.shared.store(self, key, value, ttl)
 
@@ -705,6 +886,7 @@ class BoundedCache:
                 "upstream_calls": self.upstream_calls, "errors": self.errors,
                 "refreshes": self.refreshes, "inflight": len(self._inflight),
                 "views": sum(len(e.views or ()) for e in self._store.values()),
+                "frozen": sum(1 for e in self._store.values() if e.frozen), "thaws": self.thaws,
                 "view_hits": self.view_hits, "view_misses": self.view_misses,
                 "view_joins": self.view_joins,
             }
@@ -742,16 +924,22 @@ class BoundedCache:
             with LOCK:
                 self.errors += 1
                 self._inflight.pop(key, None)
+                self._joined.pop(key, None)
                 entry = self._store.get(key)
                 if entry is not None:
                     entry.failed = True
-                    future.set_result(Served(entry.value, self._timer() - entry.stored_at, True))
-                    return
+                    held = Served(entry.value, self._timer() - entry.stored_at, True)
+            if entry is not None:
+                if entry.frozen:
+                    held = dataclasses.replace(held, value=self.freezer.loads(entry.value))
+                future.set_result(held)
+                return
             future.set_exception(exc)
         except BaseException as exc:  # noqa: BLE001 - handed to every waiter, never swallowed
             with LOCK:
                 self.errors += 1
                 self._inflight.pop(key, None)
+                self._joined.pop(key, None)
                 entry = self._store.get(key)
                 if entry is not None and isinstance(exc, Exception):
                     entry.failed = True  # the copy kept is served flagged stale, not as fresh
@@ -759,11 +947,42 @@ class BoundedCache:
                 log.error("cache %s: refresh of %r failed", self.name, key, exc_info=exc)
             future.set_exception(exc)
         else:
-            entry = Entry(value, sizeof(value), self._timer() - age, ttl, failed)
+            entry = self._entry(key, value, self._timer() - age, ttl, failed)
+            if not entry.frozen:
+                self._warm(key, entry)
             with LOCK:
                 self._put(key, entry)
                 self._inflight.pop(key, None)
             future.set_result(Served(value, age, failed))
+
+    def _warm(self, key, entry: Entry) -> None:
+        """Before ``entry`` (a refreshed value) replaces the live entry of ``key``: derive on
+        it the views that readers asked for on the live one, with the same functions, in the
+        order they were last read (a view built from another finds it already there).
+
+        Meanwhile readers are served the live value and its views, so a version change costs
+        the refresh thread the views' time and no reader a wait. A view that raises is left
+        to the next reader (who will see the error). Views not read on this version are not
+        carried over, so a page nobody shows stops costing work after one version."""
+        with LOCK:
+            live = self._store.get(key)
+            todo = [(name, v.fn) for name, v in (live.views or {}).items() if v.read] \
+                if live is not None and live.value is not entry.value else []
+            if not todo:
+                return
+            self._warming[key] = entry
+        _WARMING.on = True
+        try:
+            for name, fn in todo:
+                try:
+                    self.view(key, entry.value, name, fn)
+                except Exception:  # noqa: BLE001 - a reader will compute it and see the error
+                    log.debug("cache %s: warming view %r of %r failed", self.name, name, key,
+                              exc_info=True)
+        finally:
+            _WARMING.on = False
+            with LOCK:
+                self._warming.pop(key, None)
 
 
 REGISTRY: dict[str, BoundedCache] = {}  # one entry per named cache: a fixed, small set
@@ -777,6 +996,20 @@ def stats() -> list[dict]:
     """Metrics of every registered cache, as plain dicts (for the memory panel and benches)."""
     with LOCK:
         return [c.stats() for c in REGISTRY.values()]
+
+
+def sweep_all() -> int:
+    """:func:`sweep_dead_references` on every cached value and view of every cache (the memory
+    governor's thread calls it every few seconds). Returns the number of values swept."""
+    values = []
+    with LOCK:
+        for c in REGISTRY.values():
+            c._store.expire()  # an expired entry is dropped (and accounted), not swept
+            values += [v for e in c._store.values()
+                       for v in (e.value, *(w.value for w in (e.views or {}).values()))]
+    for value in values:
+        sweep_dead_references(value, axes=True)
+    return len(values)
 
 
 def clear_all() -> None:

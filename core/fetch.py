@@ -20,8 +20,11 @@ Public interface (stable; tests, benches and tools rely on it)::
     provider_info() -> dict                      reset(provider=None) (tests, benches)
 
 Caches (see ``core.memory.cache_stats()``): ``quote``, ``expirations``, ``chain`` (full chain with
-greeks; its strike-capped views live on its entries), ``history``, ``derived`` (levels, GEX
-profiles, tables, computed once per source version), ``not_found`` (negative cache of
+greeks; kept as its pickle until a second read makes it live; its strike-capped views, and any
+:func:`derived` value of that one chain — key levels, its figures and tables — live on its entry
+and are derived for the next version by the refresh, before readers see it), ``history``,
+``derived`` (values of several sources — several chains, a frame, a quote — once per source
+version), ``not_found`` (negative cache of
 SymbolNotFound, short TTL, small cap), ``scan`` (finished multi-symbol scans) and
 ``premium_tape`` (per chain, the traded premium accumulated over its consecutive versions today;
 see :func:`traded_premium`). With ``OPTIONS_DASH_REDIS_URL`` set, the caches that cost an
@@ -51,6 +54,8 @@ from core.schema import STRIKES_CAPPED, Chain, Quote
 from core.schema import RAW_COLUMNS  # the provider answer checks (_checked_chain)
 from core.schema import CATEGORIES as _CATEGORIES  # cached chains keep these as categoricals
 
+for _name, _dtype in _CATEGORIES.items():  # frozen chains refer to them, not copy them
+    cache.register_shared(("category", _name), _dtype)
 log = logging.getLogger(__name__)
 
 NEAR_TERM_DAYS = 7  # chains expiring within this many days use the near-term TTL
@@ -123,6 +128,10 @@ def _build(provider: Provider | None, reason: str | None) -> _Layer:
     # every chain version this process takes in — from upstream or from another replica through
     # the shared L2 — is kept compact (cap_strikes' section) and recorded in its premium tape
     caches["chain"].compact = lambda c: record_premium(compact_chain(c))
+    # a chain read once (a sweep of many symbols, a scan) is kept as its pickle until a second
+    # read makes it live: ~30 KB instead of ~44 KB of live pandas structure (issue 12)
+    # (the shared column Index and categorical dtypes are written as references, not copies)
+    caches["chain"].freezer = cache.Freezer(cache.freeze, cache.thaw)
     scan_pool = cf.ThreadPoolExecutor(max_workers=s.workers, thread_name_prefix="fetch-scan")
     l2 = shared.connect(s)  # the fleet's shared L2 and rate limit, when configured
     limiter = cache.RateLimiter(s.rate_per_sec) if l2 is None \
@@ -245,7 +254,7 @@ def _guard(layer: _Layer, symbol: object) -> str:
 def _serve(layer: _Layer, name: str, key, sym: str, loader: Callable, ttl=None) -> cache.Served:
     store = layer.caches[name]
     down = layer.caches["unavailable"].peek((name, key)) if layer.settings.negative_outage else None
-    if down is not None and store.lookup(key) is None:
+    if down is not None and not store.has(key):
         raise Unavailable(down, symbol=sym)  # failed moments ago and no copy: do not wait again
     try:
         return store.get(key, loader, fresh_ttl=ttl)
@@ -496,7 +505,7 @@ def _full_chain(layer: _Layer, sym: str, expiry: dt.date) -> cache.Served:
     now = clock.now()
     key = (sym, expiry)
     if (expiry <= now.date() and clock.expiry_close(expiry) <= now) \
-            or layer.caches["chain"].lookup(key) is None:
+            or not layer.caches["chain"].has(key):
         _require_listed(sym, expiry)
     rate = layer.settings.risk_free
     return _serve(layer, "chain", key, sym,
@@ -615,11 +624,42 @@ def derived(name: str, fn: Callable[..., Any], *sources: Any, **params: Any) -> 
 
     The key is ``name`` + ``fn``'s qualified name + the identity of each source (a Chain is
     identified by symbol, expiry and ``as_of``, so a refreshed chain gets a fresh result) + the
-    params. ``fn`` must be pure and its result is shared and read-only.
+    params. ``fn`` must be pure and its result is shared and read-only. When every source is
+    one cached chain or one of its views, the value is a view of that chain's entry (see
+    :func:`_anchored`): the next version gets it from the refresh, with no reader waiting.
     """
-    key = (name, f"{fn.__module__}.{fn.__qualname__}", tuple(_source_key(s) for s in sources),
-           tuple(sorted(params.items())))
-    return _get().caches["derived"].get(key, lambda: fn(*sources, **params)).value
+    layer = _get()
+    qualname = f"{fn.__module__}.{fn.__qualname__}"
+    params_key = tuple(sorted(params.items()))
+    anchored = _anchored(layer, name, qualname, fn, sources, params, params_key)
+    if anchored is not None:
+        return anchored
+    key = (name, qualname, tuple(_source_key(s) for s in sources), params_key)
+    return layer.caches["derived"].get(key, lambda: fn(*sources, **params)).value
+
+
+def _anchored(layer: _Layer, name, qualname, fn, sources, params, params_key) -> Any | None:
+    """The derived value as a view of ONE chain entry, when every source is that entry's chain
+    or one of its views (a strike-capped chain, key levels, ...): then it lives and dies with
+    the entry, and a refresh of the chain derives it for the new version before readers see
+    that version (``BoundedCache._warm``). None when the sources are anything else (several
+    chains, a frame, a quote): the ``derived`` cache serves those."""
+    first = next((s for s in sources if isinstance(s, Chain)), None)
+    if first is None:
+        return None
+    chains = layer.caches["chain"]
+    key = (first.symbol, first.expiry)
+    found = chains.anchor(key, sources)
+    if found is None:
+        return None
+    value, parts = found
+
+    def make(full):  # the same computation on any version of the entry's chain
+        args = [full if p is None else chains.view(key, full, p[0], p[1]) for p in parts]
+        return fn(*args, **params)
+    view = ("derived", name, qualname, tuple(None if p is None else p[0] for p in parts),
+            params_key)
+    return chains.view(key, value, view, make)
 
 
 # --- shared scans ------------------------------------------------------------------------------

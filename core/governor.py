@@ -10,7 +10,8 @@ reads the process RSS every :data:`TICK_S` seconds and acts on the share of the 
   others wait their turn) instead of starting together.
 * ``< 70 %``: the budget grows back towards its configured size, one step per tick.
 
-It also keeps an RSS history (one sample per :data:`TREND_EVERY_S` s, the last hour) for the
+Each tick first sweeps the dead copy-on-write weakrefs that reading cached frames leaves behind
+(:func:`core.cache.sweep_all`). It also keeps an RSS history (one sample per :data:`TREND_EVERY_S` s, the last hour) for the
 trend: the least-squares slope over the last 30 minutes in MB/min, "growing" when it stays above
 :data:`GROWING_MB_PER_MIN` over at least 10 minutes of samples. Plain data; no Streamlit.
 """
@@ -161,6 +162,7 @@ def _run() -> None:
     while True:
         try:
             if not _paused.is_set():
+                cache.sweep_all()  # the dead copy-on-write weakrefs that readers left
                 tick()
         except Exception:  # noqa: BLE001 - the governor must keep running
             log.exception("memory governor tick failed")

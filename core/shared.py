@@ -89,15 +89,15 @@ import pyarrow as pa
 from core import cache, clock, codec
 from core.analytics.levels import KeyLevels
 from core.errors import RateLimited, Unavailable, UpstreamError
-from core.schema import Chain, Quote
+from core.schema import CHAIN_COLUMNS, Chain, Quote
 
 log = logging.getLogger(__name__)
 
 SHARED_CACHES = ("quote", "expirations", "chain", "history", "short_volume")
 FORMAT = 2  # 2: the "parts" kind (JSON + Arrow IPC frames) and fleet scan entries
 SCHEMA = "v{}.{}.{}".format(FORMAT, codec.VERSION, hashlib.sha1(json.dumps(
-    [[f.name for f in dataclasses.fields(c)] for c in (Chain, Quote, KeyLevels)]).encode())
-    .hexdigest()[:8])
+    [[f.name for f in dataclasses.fields(c)] for c in (Chain, Quote, KeyLevels)]
+    + [CHAIN_COLUMNS]).encode()).hexdigest()[:8])  # a new field or chain column: a new namespace
 PREFIX = f"od:{SCHEMA}:"
 RETRY_S = 2.0          # after a Redis error: seconds during which the L2 is not tried
 HEARTBEAT_S = 5.0      # replica heartbeat period; a replica silent for 3 periods is gone

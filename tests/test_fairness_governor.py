@@ -87,13 +87,14 @@ def test_scans_past_the_slots_queue_with_a_position_instead_of_being_refused():
 
 
 def test_the_byte_budget_shrinks_at_85_percent_and_grows_back(upstream, monkeypatch):
-    monkeypatch.setattr(governor, "MIN_BUDGET_BYTES", 64 * 1024)  # this test caches ~0.3 MB
+    monkeypatch.setattr(governor, "MIN_BUDGET_BYTES", 64 * 1024)  # this test caches ~0.4 MB
     monkeypatch.setenv("OPTIONS_DASH_MEMORY_LIMIT_MB", "400")
     monkeypatch.setenv("OPTIONS_DASH_CACHE_MB", "1")
     s = config.reload()
     fetch.reset(upstream)
-    for sym in ("SPY", "QQQ", "AAPL", "MSFT", "NVDA"):
-        fetch.chain(sym, fetch.expirations(sym)[0])
+    for sym in ("SPY", "QQQ", "AAPL", "MSFT", "NVDA", "TSLA", "AMZN", "META"):
+        for _ in range(2):  # read twice: live chains (a chain read once is kept frozen, smaller)
+            fetch.chain(sym, fetch.expirations(sym)[0])
     layer = fetch._get()
     before = layer.budget.currsize
     assert governor.tick(rss=int(0.6 * 400 * MB), budget=layer.budget, settings=s) == "ok"

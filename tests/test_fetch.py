@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import datetime as dt
+import threading
 import time
 
 import pytest
@@ -69,9 +70,11 @@ def test_strike_caps_are_clamped(upstream):
 
 def test_repeated_reads_share_one_upstream_call_and_one_object(upstream):
     expiry = fetch.expirations("QQQ")[0]
-    first = fetch.chain("QQQ", expiry)
-    second = fetch.chain("QQQ", expiry)
-    assert second is first and second.frame is first.frame
+    first = fetch.chain("QQQ", expiry)  # the loaded chain (kept frozen: read once so far)
+    second = fetch.chain("QQQ", expiry)  # made live by this second read...
+    third = fetch.chain("QQQ", expiry)  # ...and shared from then on
+    assert third is second and third.frame is second.frame
+    assert second.frame.equals(first.frame) and second.as_of == first.as_of
     assert upstream.calls["chain"] == 1 and upstream.calls["expirations"] == 1
 
 
@@ -131,7 +134,8 @@ def test_50_concurrent_sessions_on_one_cold_key_make_one_upstream_call(upstream)
 
 def test_stale_served_and_flagged_when_upstream_fails(upstream):
     expiry = fetch.expirations("MSFT")[0]
-    good = fetch.chain("MSFT", expiry)
+    fetch.chain("MSFT", expiry)
+    good = fetch.chain("MSFT", expiry)  # read twice: the live, shared copy
     upstream.fail_with = Unavailable("network down")
     clock.advance(config.settings().ttl_chain_near + 1)
     again = fetch.chain("MSFT", expiry)  # served at once; the refresh runs in the background
@@ -195,15 +199,69 @@ def test_derived_is_computed_once_per_chain_version(upstream):
         fetch.derived("oi", total_oi, c.frame)
 
 
+def test_a_value_derived_from_one_chain_lives_on_its_entry_and_is_ready_with_the_next_version(
+        upstream):
+    """fetch.derived on one chain (or its views: a capped chain, its key levels) is a view of
+    the chain's entry: not a second cache entry, gone with the entry. When the chain refreshes,
+    the refresh derives it for the new version BEFORE readers see that version: meanwhile they
+    keep the old version and its value, and nobody waits for it. A value nobody read on a
+    version is not derived again for the next one."""
+    expiry = fetch.expirations("SPY")[0]
+    gate, warming = threading.Event(), threading.Event()
+    calls = []
+
+    def total_oi(c, kl):
+        assert kl.spot == c.spot  # the key levels of that same version
+        calls.append(c.as_of)
+        if len(calls) == 2:  # the next version, derived by the refresh
+            warming.set()
+            assert gate.wait(10)
+        return int(c.frame["open_interest"].sum())
+
+    fetch.chain("SPY", expiry)  # loaded: kept frozen until a second read
+    c = fetch.chain("SPY", expiry)  # read again: live, with its views from now on
+    kl = fetch.key_levels("SPY", expiry)
+    first = fetch.derived("oi", total_oi, c, kl)  # sources: the capped view + the key levels
+    chains, derived = fetch._get().caches["chain"], fetch._get().caches["derived"]
+    assert len(derived) == 0 and fetch.derived("oi", total_oi, c, kl) == first
+    assert calls == [c.as_of]
+    clock.advance(config.settings().ttl_chain_near + 1)
+    assert fetch.chain("SPY", expiry) is c  # stale: served, and one refresh starts
+    assert warming.wait(10)  # the refresh is deriving "oi" for the new version...
+    assert fetch.chain("SPY", expiry) is c  # ...while readers keep the old one, no waiting
+    assert fetch.key_levels("SPY", expiry) is kl
+    assert fetch.derived("oi", total_oi, c, kl) == first and len(calls) == 2
+    gate.set()
+    wait_idle()
+    new = fetch.chain("SPY", expiry)
+    assert new.as_of > c.as_of and calls == [c.as_of, new.as_of]
+    new_kl = fetch.key_levels("SPY", expiry)
+    assert fetch.derived("oi", total_oi, new, new_kl) == int(new.frame["open_interest"].sum())
+    assert len(calls) == 2 and len(derived) == 0  # ready: derived once, by the refresh
+    # read on this version, so derived for the next; then left unread for a version: not again
+    clock.advance(config.settings().ttl_chain_near + 1)
+    fetch.chain("SPY", expiry)
+    wait_idle()
+    assert len(calls) == 3
+    newer = fetch.chain("SPY", expiry)
+    clock.advance(config.settings().ttl_chain_near + 1)
+    fetch.chain("SPY", expiry)
+    wait_idle()
+    assert fetch.chain("SPY", expiry).as_of > newer.as_of and len(calls) == 3
+    stats = chains.stats()
+    assert stats["bytes"] == fetch.budget_stats()["bytes"] - sum(
+        x["bytes"] for x in cache.stats() if x["name"] != "chain")
+
+
 def test_superseded_derived_results_are_dropped(upstream):
-    """A result keyed by a chain version nobody will ask for again leaves the cache once every
+    """A result keyed by chain versions nobody will ask for again leaves the cache once every
     source has refreshed, long before the sources' hard max age."""
     s = config.settings()
-    expiry = fetch.expirations("SPY")[-1]  # a far expiry: the longest fresh TTL
-    old = fetch.chain("SPY", expiry)
-    fetch.derived("oi", lambda c: int(c.frame["open_interest"].sum()), old)
+    far, farther = fetch.expirations("SPY")[-2:]  # far expiries: the longest fresh TTL
+    old = [fetch.chain("SPY", far), fetch.chain("SPY", farther)]
+    fetch.derived("oi", lambda cs: sum(int(c.frame["open_interest"].sum()) for c in cs), old)
     derived = fetch._get().caches["derived"]
-    assert len(derived) == 1  # "oi" (the 40-strike view lives on the chain's entry)
+    assert len(derived) == 1  # "oi" of two chains (a value of one chain lives on its entry)
     clock.advance(s.ttl_chain_far + 1)
     assert len(derived) == 0  # expired: the version is superseded
     assert derived.stats()["evictions_by_reason"]["expired"] == 1
@@ -301,7 +359,8 @@ def _universe_keys(n: int) -> list:
 
 def test_an_uncapped_view_is_the_chains_own_entry(upstream):
     expiry = fetch.expirations("SPY")[0]
-    wide = fetch.chain("SPY", expiry, strikes=200)  # this chain has fewer than 200 strikes
+    fetch.chain("SPY", expiry, strikes=200)  # loaded (frozen: read once)
+    wide = fetch.chain("SPY", expiry, strikes=200)  # fewer than 200 strikes; live from now on
     caches = fetch._get().caches
     assert wide is caches["chain"].peek(("SPY", expiry)) and STRIKES_CAPPED not in wide.flags
     assert fetch.chain("SPY", expiry, strikes=200) is wide

@@ -33,6 +33,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
+from core.schema import GREEK_COLUMNS
+
 DAYS_PER_YEAR = 365.0
 _SQRT_2PI = np.sqrt(2.0 * np.pi)
 IV_LOW, IV_HIGH = 1e-4, 5.0  # the implied-vol solver searches sigma in this bracket
@@ -141,6 +143,6 @@ def with_greeks(frame: pd.DataFrame, spot: float, T, r: float, q: float) -> pd.D
     if "iv_ok" in out:
         sigma = np.where(out["iv_ok"].to_numpy(dtype=bool), sigma, np.nan)
     values = greeks(spot, out["strike"].to_numpy(dtype="float64"), T, r, q, sigma, is_call)
-    for name in ("delta", "gamma", "vega", "theta", "vanna", "charm"):
+    for name in GREEK_COLUMNS:
         out[name] = values[name]  # shape (rows,): the strikes set the broadcast shape
     return out

@@ -225,6 +225,8 @@ def cache_table(stats: list[dict]) -> pd.DataFrame:
         rows.append({
             "cache": s["name"],
             "entries / cap": f"{s['entries']} / {s['max_entries']}",
+            # frozen: kept as bytes until a second read makes them live (core.cache.Freezer)
+            "frozen": s.get("frozen", 0),
             "MB": round(s["bytes"] / MB, 2),
             "hit rate": None if s.get("hit_rate") is None else round(100 * s["hit_rate"], 1),
             "evictions": " · ".join(f"{k} {v}" for k, v in ev.items() if v) or "0",
@@ -232,8 +234,8 @@ def cache_table(stats: list[dict]) -> pd.DataFrame:
             "errors": s["errors"],
             "fresh TTL s": s["fresh_ttl"],
         })
-    return pd.DataFrame(rows, columns=["cache", "entries / cap", "MB", "hit rate", "evictions",
-                                       "upstream calls", "errors", "fresh TTL s"])
+    return pd.DataFrame(rows, columns=["cache", "entries / cap", "frozen", "MB", "hit rate",
+                                       "evictions", "upstream calls", "errors", "fresh TTL s"])
 
 
 # --- rendering ---------------------------------------------------------------------------------
@@ -382,6 +384,7 @@ class Page:
                            layout="wide", initial_sidebar_state="expanded")
         self.state = session.enter_page(self.page_id)
         governor.ensure_started()  # once per process: memory limit and RSS trend
+        config.apply_to_process()  # the GIL switch interval
         notes = session.sync_url()
         try:
             self.provider = fetch.provider_info()

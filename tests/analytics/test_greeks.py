@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from core.analytics import greeks as g
+from core.schema import GREEK_COLUMNS
 from tests.analytics.chains import make_chain
 
 # ---------------------------------------------------------------- textbook values (Hull)
@@ -168,9 +169,10 @@ def test_with_greeks_fills_columns_and_skips_absurd_iv():
     call = out[out["type"] == "call"].iloc[0]
     expected = g.greeks(100.0, 100.0, 0.25, R, Q, 0.2, True)
     assert call["delta"] == pytest.approx(float(expected["delta"]))
-    assert call["charm"] == pytest.approx(float(expected["charm"]))
-    assert out.loc[out["type"] == "put", ["delta", "gamma", "vega", "theta", "vanna",
-                                          "charm"]].isna().all(axis=None)
+    assert call["theta"] == pytest.approx(float(expected["theta"]))
+    assert list(out.columns[-len(GREEK_COLUMNS):]) == GREEK_COLUMNS  # the chain's greeks only
+    assert "vanna" not in out and "charm" not in out  # nothing reads them: not held per chain
+    assert out.loc[out["type"] == "put", GREEK_COLUMNS].isna().all(axis=None)
     pd.testing.assert_frame_equal(bad, frame.assign(iv=[0.2, 7.0], iv_ok=[True, False]))
 
 

@@ -80,16 +80,17 @@ def test_error_view_does_not_repeat_a_next_expiry_the_message_names():
 
 def test_cache_table():
     stats = [{"name": "chain", "entries": 3, "max_entries": 256, "bytes": 3 * 1024 * 1024,
-              "hit_rate": 0.75, "evictions_by_reason": {"capacity": 0, "expired": 2, "budget": 1},
+              "frozen": 2, "hit_rate": 0.75, "evictions_by_reason": {"capacity": 0, "expired": 2, "budget": 1},
               "upstream_calls": 4, "errors": 1, "fresh_ttl": 60.0},
              {"name": "quote", "entries": 0, "max_entries": 512, "bytes": 0, "hit_rate": None,
               "evictions_by_reason": {}, "upstream_calls": 0, "errors": 0, "fresh_ttl": 15.0}]
     table = layout.cache_table(stats)
     row = table.iloc[0].to_dict()
-    assert row == {"cache": "chain", "entries / cap": "3 / 256", "MB": 3.0, "hit rate": 75.0,
+    assert row == {"cache": "chain", "entries / cap": "3 / 256", "frozen": 2, "MB": 3.0,
+                   "hit rate": 75.0,
                    "evictions": "expired 2 · budget 1", "upstream calls": 4, "errors": 1,
                    "fresh TTL s": 60.0}
-    assert table.iloc[1]["evictions"] == "0"
+    assert table.iloc[1]["evictions"] == "0" and table.iloc[1]["frozen"] == 0
 
 
 def test_pages_registry_matches_the_files():
