@@ -15,7 +15,8 @@ same imports (streamlit + core) and one warm-up chain:
 ``ours_budget``      the same with ``OPTIONS_DASH_CACHE_MB`` (default 8) below the working set:
                      the byte budget, not the entry cap, bounds the caches
 ``ours_trace``       ``ours`` under tracemalloc (slow; no RSS figures): the bytes the budget
-                     accounts vs what tracemalloc + pyarrow's pool see freed when it is cleared
+                     accounts vs what tracemalloc + pyarrow's pool + the frozen chains' pages
+                     (``cache.mapped_bytes``) see freed when it is cleared
 ``cluster``          the fleet (issue 15): two worker processes of ours, each with the shared
                      Redis L2 (a real redis-server on a free loopback port, with a password,
                      started and stopped by the bench), both doing the same workload at the
@@ -215,10 +216,11 @@ def child(strategy: str, n_keys: int, budget_mb: float, out: str) -> None:
         if trace:
             accounted = fetch.budget_stats()["bytes"]
             traced, pooled = tracemalloc.get_traced_memory()[0], pa.total_allocated_bytes()
+            mapped = cache.mapped_bytes()  # frozen chains' pages: not seen by tracemalloc
             cache.clear_all()
             gc.collect()
             freed = (traced - tracemalloc.get_traced_memory()[0]
-                     + pooled - pa.total_allocated_bytes())
+                     + pooled - pa.total_allocated_bytes() + mapped - cache.mapped_bytes())
             tracemalloc.stop()
             result.update(accounted_bytes=accounted, measured_bytes=freed,
                           accounted_vs_measured=round(accounted / freed, 4))
