@@ -74,8 +74,9 @@ LOCK = threading.RLock()
 
 class WouldWait(BaseException):
     """Raised by :meth:`BoundedCache.get` and ``view`` inside :func:`no_wait` where they would
-    have to wait (a miss to load or compute, or a load to join). A BaseException, so no ``except Exception`` on the
-    way up swallows it; :func:`core.fetch.many` catches it and hands the item to its pool."""
+    have to wait (a miss to load or compute, or a load to join). A BaseException, so no
+    ``except Exception`` on the way up swallows it; :func:`core.fetch.many` catches it and hands
+    the item to its pool."""
 
 
 _NO_WAIT = threading.local()
@@ -498,11 +499,11 @@ class Entry:
 class Freezer:
     """How a cache keeps a value that nobody has read twice yet (:attr:`BoundedCache.freezer`):
     ``dumps(value) -> data`` (``bytes``, or an ``mmap`` as :func:`freeze` makes) and
-    ``loads(data) -> value``. In-process only (the bytes never
-    leave the process, so pickle is fine here; the shared L2 never stores pickle)."""
+    ``loads(data) -> value``. In-process only (the data never leaves the process, so pickle is
+    fine here; the shared L2 never stores pickle)."""
 
-    dumps: Callable[[Any], bytes]
-    loads: Callable[[bytes], Any]
+    dumps: Callable[[Any], Any]
+    loads: Callable[[Any], Any]
 
 
 @dataclasses.dataclass
@@ -681,7 +682,8 @@ class BoundedCache:
                     self.misses += 1
                 else:
                     self.joins += 1
-                    self._joined[key] = True  # read twice already: kept live when it lands
+                    if self.freezer is not None:  # read twice already: kept live when it lands
+                        self._joined[key] = True
         if entry is not None:  # frozen: read for the second time
             return self._thawed(key, entry, age)
         wait = self.wait_timeout
@@ -872,7 +874,7 @@ class BoundedCache:
             return future.result(timeout=self.wait_timeout)
         try:
             value = self.freezer.loads(entry.value)
-            live = Entry(value, sizeof(value), entry.stored_at, entry.fresh_ttl, entry.failed)
+            nbytes = sizeof(value)
         except BaseException as exc:  # noqa: BLE001 - handed to every waiter
             with LOCK:
                 self._inflight.pop(flight, None)
@@ -884,7 +886,7 @@ class BoundedCache:
             self.thaws += 1
             if self._store.get(key) is entry and entry.frozen:  # in place: same age and TTLs
                 entry.value, entry.frozen = value, False
-                self._resize(key, entry, live.nbytes)
+                self._resize(key, entry, nbytes)
         future.set_result(served)
         return served
 

@@ -257,9 +257,9 @@ def apply_to_process(s: Settings | None = None) -> None:
 
     Why: a Streamlit server is one event-loop thread (every websocket send) among many script
     threads. Each time the loop gives up the GIL for a socket write it waits up to a switch
-    interval to get it back from a busy script thread; with Python's 5 ms default, 100 live
-    sessions put 0.5 s at p95 between a finished fragment run and its message going out (and
-    2.2 s on the client's p95). At 1 ms that gap was 0.3 s (BENCHMARKS.md, "The cluster")."""
+    interval to get it back from a busy script thread. At one process's limit (600 live
+    sessions) fragment refresh p95 was 3.29 s at Python's 5 ms and 1.59 s at 1 ms
+    (BENCHMARKS.md, "The cluster": the A/B)."""
     s = s or settings()
     sys.setswitchinterval(s.switch_interval_ms / 1000.0)
 

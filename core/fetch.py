@@ -629,16 +629,15 @@ def derived(name: str, fn: Callable[..., Any], *sources: Any, **params: Any) -> 
     :func:`_anchored`): the next version gets it from the refresh, with no reader waiting.
     """
     layer = _get()
-    qualname = f"{fn.__module__}.{fn.__qualname__}"
-    params_key = tuple(sorted(params.items()))
-    anchored = _anchored(layer, name, qualname, fn, sources, params, params_key)
+    ident = (name, f"{fn.__module__}.{fn.__qualname__}", tuple(sorted(params.items())))
+    anchored = _anchored(layer, ident, fn, sources, params)
     if anchored is not None:
         return anchored
-    key = (name, qualname, tuple(_source_key(s) for s in sources), params_key)
+    key = (ident[0], ident[1], tuple(_source_key(s) for s in sources), ident[2])
     return layer.caches["derived"].get(key, lambda: fn(*sources, **params)).value
 
 
-def _anchored(layer: _Layer, name, qualname, fn, sources, params, params_key) -> Any | None:
+def _anchored(layer: _Layer, ident: tuple, fn, sources, params) -> Any | None:
     """The derived value as a view of ONE chain entry, when every source is that entry's chain
     or one of its views (a strike-capped chain, key levels, ...): then it lives and dies with
     the entry, and a refresh of the chain derives it for the new version before readers see
@@ -657,8 +656,7 @@ def _anchored(layer: _Layer, name, qualname, fn, sources, params, params_key) ->
     def make(full):  # the same computation on any version of the entry's chain
         args = [full if p is None else chains.view(key, full, p[0], p[1]) for p in parts]
         return fn(*args, **params)
-    view = ("derived", name, qualname, tuple(None if p is None else p[0] for p in parts),
-            params_key)
+    view = ("derived", *ident, tuple(None if p is None else p[0] for p in parts))
     return chains.view(key, value, view, make)
 
 
@@ -1207,8 +1205,8 @@ def _tape_next(tape: PremiumTape, chain: Chain) -> PremiumTape:
 
 def record_premium(chain: Chain) -> Chain:
     """Add a newly loaded chain version to its tape (the chain cache calls this on every
-    version it takes in: loaded here, or read from the shared L2); returns the chain unchanged. A version not newer than the tape's last is ignored; a new ET session day
-    starts a new tape. Only a symbol's first :data:`TAPE_EXPIRIES` listed expiries get a tape
+    version it takes in: loaded here, or read from the shared L2); returns the chain unchanged.
+    A version not newer than the tape's last is ignored; a new ET session day starts a new tape. Only a symbol's first :data:`TAPE_EXPIRIES` listed expiries get a tape
     (the flow components read the nearest expiry a day out): a tape per far expiry would cost
     ~16 KB for a number nobody reads."""
     layer = _get()

@@ -11,7 +11,8 @@ reads the process RSS every :data:`TICK_S` seconds and acts on the share of the 
 * ``< 70 %``: the budget grows back towards its configured size, one step per tick.
 
 Each tick first sweeps the dead copy-on-write weakrefs that reading cached frames leaves behind
-(:func:`core.cache.sweep_all`). It also keeps an RSS history (one sample per :data:`TREND_EVERY_S` s, the last hour) for the
+(:func:`core.cache.sweep_all`). It also keeps an RSS history (one sample per
+:data:`TREND_EVERY_S` s, the last hour) for the
 trend: the least-squares slope over the last 30 minutes in MB/min, "growing" when it stays above
 :data:`GROWING_MB_PER_MIN` over at least 10 minutes of samples. Plain data; no Streamlit.
 """

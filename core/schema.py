@@ -33,7 +33,7 @@ RAW_COLUMNS = [
     "contract", "type", "strike", "expiry", "bid", "ask", "last", "mid", "volume",
     "open_interest", "iv", "iv_ok", "in_the_money", "last_trade", "vendor_iv", "iv_source",
 ]
-GREEK_COLUMNS = ["delta", "gamma", "vega", "theta"]  # the greeks a page reads (see greeks.greeks for vanna/charm)
+GREEK_COLUMNS = ["delta", "gamma", "vega", "theta"]  # what pages read (greeks.greeks has more)
 CHAIN_COLUMNS = RAW_COLUMNS + GREEK_COLUMNS
 
 # Columns a cached chain keeps as categoricals (``core.fetch.compact_chain``): the few values

@@ -664,3 +664,24 @@ def test_frozen_values_live_in_pages_of_their_own_given_back_when_dropped(timer)
     live = c.get("k", lambda: None).value  # promoted: the pages are released
     gc.collect()
     assert cache.mapped_bytes() == before and live.equals(frame(2000))
+
+
+def test_joined_misses_leave_no_bookkeeping_behind(timer):
+    """A miss another reader joined is remembered only until it lands (it decides whether a
+    freezing cache keeps the value live), and not at all by a cache without a freezer."""
+    for freezing in (False, True):
+        c, _ = make(timer=timer)
+        if freezing:
+            c.freezer = cache.Freezer(pickle.dumps, pickle.loads)
+        gate = threading.Event()
+        with cf.ThreadPoolExecutor(4) as pool:
+            futures = [pool.submit(c.get, "k", lambda: (gate.wait(10), frame(10))[1])
+                       for _ in range(4)]
+            deadline = time.monotonic() + 10
+            while c.stats()["joins"] < 3:
+                assert time.monotonic() < deadline, "readers did not join the miss"
+                time.sleep(0.005)
+            gate.set()
+            values = [f.result(timeout=10).value for f in futures]
+        assert all(v is values[0] for v in values) and c._joined == {}
+        assert c.stats()["frozen"] == 0  # joined: read more than once, so kept live
