@@ -25,7 +25,7 @@ import pytest
 from scipy.optimize import brentq
 from scipy.stats import norm
 
-from core import clock, config, fetch, schema, symbols
+from core import cache, clock, config, fetch, schema, symbols
 from core.analytics import exposure, greeks, levels, pricing
 from core.errors import NoExpiry, RateLimited, SymbolNotFound
 from core.providers import yahoo
@@ -199,8 +199,13 @@ def test_spy_0dte_levels_agree_with_an_independent_reference(layer):
     layer.options("SPY", real(SPY_LIVE))
     now = dt.datetime(2026, 5, 28, 10, 24, 49, tzinfo=ET)
     with clock.frozen(now):
+        # the listing's one request also brought this (nearest) chain, which the cache kept
+        # frozen; this read makes it live: every number below is checked on the thawed copy
         chain = fetch.chain("SPY", dt.date(2026, 5, 28), strikes=200)
         kl = fetch.key_levels("SPY", dt.date(2026, 5, 28))
+        assert fetch.chain("SPY", dt.date(2026, 5, 28), strikes=200) is chain  # live, shared
+    stats = {c["name"]: c for c in cache.stats()}["chain"]
+    assert stats["thaws"] >= 1 and stats["frozen"] == 0
     ref = reference_chain(SPY_LIVE, now, chain.rate)
     f = chain.frame.set_index("contract")
     atm = f[(f["strike"] == 752)]
